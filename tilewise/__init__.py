@@ -1,0 +1,33 @@
+"""tilewise: Python-native tile programming for NVIDIA GPUs and CPUs.
+
+    import tilewise as tw   # or, for cuTile programs: import tilewise as ct
+"""
+from .errors import (TileAssertionError, TileError, TileLaunchError, TileNameError, TileSyntaxError,
+                     TileTypeError, TileUnsupportedError, TileValueError)
+from .frontend.builtins import PUBLIC as _PUBLIC
+from .frontend.kernel import Kernel, kernel
+from .ir.dtypes import (DType, bfloat16, bool_, float8_e4m3fn, float8_e5m2, float16, float32, float64, int8,
+                        int16, int32, int64, tfloat32, uint8, uint16, uint32, uint64)
+from .language import (Array, ByTarget, ConstBool, ConstFloat, ConstInt, Constant, MemoryOrder, MemoryScope,
+                       PaddingMode, RoundingMode, Tile, cdiv)
+from .runtime import CompiledKernel, compile, launch
+
+__version__ = "0.1.0"
+
+globals().update({k: v for k, v in _PUBLIC.items() if k != "cdiv"})
+# cuTile spells some functions with a trailing underscore, or both ways.
+atomic_and_ = _PUBLIC["atomic_and"]
+atomic_or_ = _PUBLIC["atomic_or"]
+atomic_xor_ = _PUBLIC["atomic_xor"]
+abs = _PUBLIC["abs"]  # noqa: A001
+pow = _PUBLIC["pow"]  # noqa: A001
+
+
+
+__all__ = sorted(set(_PUBLIC) | {
+    "TileError", "TileSyntaxError", "TileTypeError", "TileValueError", "TileNameError", "TileLaunchError",
+    "TileAssertionError", "TileUnsupportedError", "Kernel", "kernel", "launch", "compile", "CompiledKernel",
+    "Constant", "ConstInt", "ConstFloat", "ConstBool", "Array", "Tile", "PaddingMode", "RoundingMode",
+    "MemoryOrder", "MemoryScope", "ByTarget", "DType", "bool_", "int8", "int16", "int32", "int64", "uint8",
+    "uint16", "uint32", "uint64", "float16", "bfloat16", "float32", "float64", "tfloat32", "float8_e4m3fn",
+    "float8_e5m2"})

@@ -1,0 +1,42 @@
+"""Backends register here behind one interface: `compile(fn: ir.Function, target) -> Executable`.
+
+An Executable has `run(args, grid)` (one host value per IR parameter), and the inspectable
+`code`, `binary` and `resources` (None / {} where a backend has none)."""
+from __future__ import annotations
+
+import os
+
+from ..errors import TileLaunchError
+
+_FACTORIES = {}
+_INSTANCES = {}
+DEFAULT_HOST_BACKEND = "reference"
+
+
+def register(name, factory):
+    _FACTORIES[name] = factory
+
+
+def get(name):
+    if name not in _INSTANCES:
+        if name not in _FACTORIES:
+            raise TileLaunchError(f"unknown backend '{name}'; available: {', '.join(sorted(_FACTORIES))}")
+        _INSTANCES[name] = _FACTORIES[name]()
+    return _INSTANCES[name]
+
+
+def available():
+    return sorted(_FACTORIES)
+
+
+def host_backend_name():
+    """The backend for host arrays: TILEWISE_BACKEND, else the default."""
+    return os.environ.get("TILEWISE_BACKEND") or DEFAULT_HOST_BACKEND
+
+
+def _reference():
+    from .reference import ReferenceBackend
+    return ReferenceBackend()
+
+
+register("reference", _reference)

@@ -1,0 +1,526 @@
+"""The tile language's functions: each public name (`tw.load`, `tw.exp`, ...) is a host-side stub,
+and this table maps the stub to its lowering rule `impl(builder, *args, **kwargs)`."""
+from __future__ import annotations
+
+import functools
+import math
+
+from .. import language as L
+from ..errors import TileError, TileTypeError, TileUnsupportedError, TileValueError
+from ..ir import dtypes as D
+from . import sema as S
+from .values import ArrayV, TileV, describe, is_py_scalar
+
+BUILTINS = {}  # public stub -> lowering rule
+PUBLIC = {}    # name -> public stub, exported as tilewise.<name>
+
+
+def builtin(name, host=None):
+    def register(impl):
+        def stub(*args, **kwargs):
+            if host is not None:
+                return host(*args, **kwargs)
+            raise TileError(f"tw.{name}() can only be used inside a @tw.kernel function")
+        functools.update_wrapper(stub, impl)
+        stub.__name__ = stub.__qualname__ = name
+        stub.__module__ = "tilewise"
+        BUILTINS[stub] = impl
+        PUBLIC[name] = stub
+        return impl
+    return register
+
+
+def to_dtype(x, what="dtype"):
+    dt = D.from_any(x)
+    if dt is None:
+        raise TileTypeError(f"{what} must be a dtype (tw.float32, np.float32, torch.float32...), got {describe(x)}")
+    return dt
+
+
+def _index_tuple(b, index, ndim, what="index"):
+    if not isinstance(index, tuple):
+        index = (index,)
+    if len(index) != ndim:
+        raise TileValueError(f"{what} has {len(index)} entries but the array has {ndim} dimensions")
+    return [S.scalar_index(b, i, what).v for i in index]
+
+
+def _order(order, ndim):
+    if order == "C":
+        return tuple(range(ndim))
+    if order == "F":
+        return tuple(reversed(range(ndim)))
+    if isinstance(order, tuple) and sorted(order) == list(range(ndim)):
+        return order
+    raise TileValueError(f"order must be 'C', 'F' or a permutation of {ndim} axes, got {order!r}")
+
+
+def _array(x, what="array"):
+    if not isinstance(x, ArrayV):
+        raise TileTypeError(f"{what} must be an array parameter, got {describe(x)}")
+    return x
+
+
+# ---- memory -------------------------------------------------------------------------------------
+
+@builtin("load")
+def load(b, array, index, shape, *, order="C", padding_mode=L.PaddingMode.UNDETERMINED, latency=None,
+         allow_tma=None):
+    """Load the tile at `index` of `array`'s tile space; out-of-bounds elements take `padding_mode`."""
+    arr = _array(array)
+    shape = S.const_shape(shape, "load shape")
+    if len(shape) != arr.ndim:
+        raise TileValueError(f"load shape {shape} has rank {len(shape)} but '{arr.name}' has {arr.ndim} dimensions")
+    if not isinstance(padding_mode, L.PaddingMode):
+        raise TileTypeError(f"padding_mode must be a tw.PaddingMode, got {describe(padding_mode)}")
+    idx = _index_tuple(b, index, arr.ndim)
+    return TileV(b.one("load", [arr.v, *idx], shape=shape, order=_order(order, arr.ndim),
+                       padding=padding_mode.value))
+
+
+@builtin("store")
+def store(b, array, index, tile, *, order="C", latency=None, allow_tma=None):
+    """Store `tile` at `index` of `array`'s tile space; elements outside the array are dropped."""
+    arr = _array(array)
+    t = _store_value(b, arr, tile)
+    if t.ndim == 0:
+        t = S.reshape(b, t, (1,) * arr.ndim)
+    if t.ndim != arr.ndim:
+        raise TileValueError(f"cannot store a tile of rank {t.ndim} into '{arr.name}' of rank {arr.ndim}")
+    idx = _index_tuple(b, index, arr.ndim)
+    b.emit("store", [arr.v, *idx, t.v], order=_order(order, arr.ndim))
+
+
+def _store_value(b, arr, tile):
+    """A value cast to the array's dtype, refusing casts that would silently lose the kind (float->int)."""
+    if not isinstance(tile, TileV):
+        return S.as_tile(b, tile, arr.dtype)
+    if tile.dtype is not arr.dtype and tile.dtype.is_float and not arr.dtype.is_float:
+        raise TileTypeError(f"storing a {tile.dtype.name} tile into the {arr.dtype.name} array '{arr.name}' "
+                            f"would truncate; convert explicitly with .astype({arr.dtype!r})")
+    return S.cast(b, tile, arr.dtype)
+
+
+def _indices(b, arr, indices, extra=()):
+    """Broadcast index tiles (and value/mask tiles) to one shape."""
+    if not isinstance(indices, tuple):
+        indices = (indices,)
+    if len(indices) != arr.ndim:
+        raise TileValueError(f"need {arr.ndim} index tiles for '{arr.name}', got {len(indices)}")
+    idx = [S.as_tile(b, i) for i in indices]
+    for i in idx:
+        if not i.dtype.is_int:
+            raise TileTypeError(f"indices must be integer tiles, got {i.dtype.name}")
+    shapes = [i.shape for i in idx] + [e.shape for e in extra if isinstance(e, TileV)]
+    shape = S.broadcast_shapes(*shapes)
+    return [S.broadcast_to(b, i, shape).v for i in idx], shape
+
+
+def _mask(b, mask, shape):
+    if mask is None:
+        return []
+    return [S.broadcast_to(b, S.to_bool(b, S.as_tile(b, mask)), shape).v]
+
+
+@builtin("gather")
+def gather(b, array, indices, *, mask=None, padding_value=0, latency=None):
+    """Elements at integer index tiles; out-of-range or masked elements read `padding_value`."""
+    arr = _array(array)
+    idx, shape = _indices(b, arr, indices, (mask,) if isinstance(mask, TileV) else ())
+    pad = padding_value
+    if not is_py_scalar(pad):
+        raise TileTypeError("padding_value must be a Python number")
+    m = _mask(b, mask, shape)
+    return TileV(b.one("gather", [arr.v, *idx, *m], masked=bool(m), padding_value=pad))
+
+
+@builtin("scatter")
+def scatter(b, array, indices, value, *, mask=None, latency=None):
+    """Write `value` at integer index tiles; out-of-range or masked elements are skipped."""
+    arr = _array(array)
+    idx, shape = _indices(b, arr, indices, (value, mask))
+    v = S.broadcast_to(b, _store_value(b, arr, value), shape)
+    m = _mask(b, mask, shape)
+    b.emit("scatter", [arr.v, *idx, v.v, *m], masked=bool(m))
+
+
+def _atomic(kind):
+    def impl(b, array, indices, *values, mask=None, memory_order=L.MemoryOrder.ACQ_REL,
+             memory_scope=L.MemoryScope.DEVICE):
+        arr = _array(array)
+        if kind in ("and", "or", "xor") and arr.dtype.is_float:
+            raise TileTypeError(f"atomic_{kind} needs an integer array, '{arr.name}' is {arr.dtype.name}")
+        idx, shape = _indices(b, arr, indices, values + (mask,))
+        vals = [S.broadcast_to(b, _store_value(b, arr, v), shape).v for v in values]
+        m = _mask(b, mask, shape)
+        out = TileV(b.one("atomic", [arr.v, *idx, *vals, *m], kind=kind, masked=bool(m)))
+        return out
+    impl.__doc__ = f"Atomic {kind} at integer indices; returns the old values."
+    return impl
+
+
+atomic_add = builtin("atomic_add")(_atomic("add"))
+atomic_max = builtin("atomic_max")(_atomic("max"))
+atomic_min = builtin("atomic_min")(_atomic("min"))
+atomic_and = builtin("atomic_and")(_atomic("and"))
+atomic_or = builtin("atomic_or")(_atomic("or"))
+atomic_xor = builtin("atomic_xor")(_atomic("xor"))
+atomic_xchg = builtin("atomic_xchg")(_atomic("xchg"))
+atomic_cas = builtin("atomic_cas")(_atomic("cas"))
+
+
+# ---- grid ---------------------------------------------------------------------------------------
+
+def _axis012(axis):
+    if axis not in (0, 1, 2) or isinstance(axis, bool):
+        raise TileValueError(f"grid axis must be 0, 1 or 2, got {axis!r}")
+    return axis
+
+
+@builtin("bid")
+def bid(b, axis):
+    """This block's index along grid axis 0, 1 or 2 (an int32 scalar)."""
+    return TileV(b.one("bid", axis=_axis012(axis)))
+
+
+@builtin("num_blocks")
+def num_blocks(b, axis):
+    """The grid's size along axis 0, 1 or 2."""
+    return TileV(b.one("num_blocks", axis=_axis012(axis)))
+
+
+@builtin("num_tiles")
+def num_tiles(b, array, axis, shape):
+    """How many tiles of `shape` cover `array` along `axis` (partial tiles count)."""
+    arr = _array(array)
+    shape = S.const_shape(shape)
+    axis = S.const_axis(axis, arr.ndim)
+    return cdiv(b, S.array_shape(b, arr)[axis], shape[axis])
+
+
+@builtin("cdiv", host=L.cdiv)
+def cdiv(b, x, y):
+    """Ceiling division of integers."""
+    return S.binary(b, "floordiv", S.binary(b, "add", x, S.binary(b, "sub", y, 1)), y) \
+        if isinstance(x, TileV) or isinstance(y, TileV) else L.cdiv(x, y)
+
+
+# ---- elementwise --------------------------------------------------------------------------------
+
+def _binary(fn):
+    def impl(b, x, y, *, rounding_mode=None, flush_to_zero=False):
+        return S.binary(b, fn, x, y)
+    impl.__doc__ = f"Elementwise {fn} with promotion and broadcasting."
+    return impl
+
+
+def _unary(fn):
+    def impl(b, x, *, rounding_mode=None, flush_to_zero=False):
+        return S.unary(b, fn, x)
+    impl.__doc__ = f"Elementwise {fn}."
+    return impl
+
+
+_BINARY_NAMES = {"add": "add", "sub": "sub", "mul": "mul", "truediv": "truediv", "floordiv": "floordiv",
+                 "mod": "mod", "pow": "pow", "minimum": "minimum", "maximum": "maximum", "atan2": "atan2",
+                 "bitwise_and": "and", "bitwise_or": "or", "bitwise_xor": "xor", "left_shift": "shl",
+                 "right_shift": "shr", "equal": "eq", "not_equal": "ne", "less": "lt", "less_equal": "le",
+                 "greater": "gt", "greater_equal": "ge"}
+_UNARY_NAMES = {n: n for n in ("exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt",
+                               "sin", "cos", "tan", "tanh", "sinh", "cosh", "asin", "acos", "atan",
+                               "sigmoid", "erf", "abs", "floor", "ceil", "trunc", "isnan", "isinf",
+                               "isfinite")}
+_UNARY_NAMES.update(negative="neg", bitwise_not="invert", round="round")
+ELEMENTWISE = {name: builtin(name)(_binary(fn)) for name, fn in _BINARY_NAMES.items()}
+ELEMENTWISE.update({name: builtin(name)(_unary(fn)) for name, fn in _UNARY_NAMES.items()})
+
+
+@builtin("where")
+def where(b, cond, x, y):
+    """Elementwise select: x where cond is true, else y."""
+    return S.where(b, cond, x, y)
+
+
+@builtin("logical_and")
+def logical_and(b, x, y):
+    return S.logical(b, "and", x, y)
+
+
+@builtin("logical_or")
+def logical_or(b, x, y):
+    return S.logical(b, "or", x, y)
+
+
+@builtin("logical_not")
+def logical_not(b, x):
+    return S.logical_not(b, x)
+
+
+# ---- casts --------------------------------------------------------------------------------------
+
+@builtin("astype")
+def astype(b, x, dtype):
+    """Convert to `dtype` (round to nearest even; float->int truncates and saturates, NaN -> 0)."""
+    dt = to_dtype(dtype)
+    return S.cast(b, S.as_tile(b, x), dt)
+
+
+@builtin("bitcast")
+def bitcast(b, x, dtype):
+    """Reinterpret the bits as `dtype` of the same width."""
+    dt = to_dtype(dtype)
+    x = S.as_tile(b, x)
+    if x.dtype.bits != dt.bits:
+        raise TileTypeError(f"bitcast from {x.dtype.name} to {dt.name} changes the width")
+    return x if x.dtype is dt else TileV(b.one("bitcast", [x.v], dtype=dt))
+
+
+# ---- reductions and scans -----------------------------------------------------------------------
+
+def _axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        return tuple(sorted({S.const_axis(a, ndim) for a in axis}))
+    return (S.const_axis(axis, ndim),)
+
+
+def _reduce(fn):
+    def impl(b, x, axis=None, *, keepdims=False):
+        x = S.require_tile(S.as_tile(b, x))
+        if x.ndim == 0:
+            return S.const(b, 0, D.int32) if fn in ("argmax", "argmin") else x
+        axes = _axes(axis, x.ndim)
+        if fn in ("argmax", "argmin") and len(axes) > 1:
+            x = S.reshape(b, x, (-1,)) if axis is None else x
+            axes = (0,) if axis is None else axes
+            if len(axes) > 1:
+                raise TileValueError(f"{fn} takes a single axis")
+        if x.dtype.is_bool and fn in ("sum", "prod"):
+            x = S.cast(b, x, D.int32)
+        return TileV(b.one("reduce", [x.v], fn=fn, axes=axes, keepdims=bool(keepdims)))
+    impl.__doc__ = f"{fn} over `axis` (all axes when None), optionally keeping reduced dims as 1."
+    return impl
+
+
+sum_ = builtin("sum")(_reduce("sum"))
+prod = builtin("prod")(_reduce("prod"))
+max_ = builtin("max")(_reduce("max"))
+min_ = builtin("min")(_reduce("min"))
+argmax = builtin("argmax")(_reduce("argmax"))
+argmin = builtin("argmin")(_reduce("argmin"))
+
+
+def _scan(fn):
+    def impl(b, x, axis=0, *, reverse=False):
+        x = S.require_tile(S.as_tile(b, x))
+        if x.ndim == 0:
+            raise TileValueError(f"{fn} needs a tile of rank >= 1")
+        if reverse:
+            raise TileUnsupportedError(f"{fn}(reverse=True) is not implemented")
+        if x.dtype.is_bool:
+            x = S.cast(b, x, D.int32)
+        return TileV(b.one("scan", [x.v], fn=fn, axis=S.const_axis(axis, x.ndim)))
+    impl.__doc__ = f"Inclusive {fn} along `axis`."
+    return impl
+
+
+cumsum = builtin("cumsum")(_scan("cumsum"))
+cumprod = builtin("cumprod")(_scan("cumprod"))
+
+
+# ---- matmul -------------------------------------------------------------------------------------
+
+def _mm_operands(b, x, y):
+    x, y = S.require_tile(x, "matmul operand"), S.require_tile(y, "matmul operand")
+    if x.ndim < 2 or y.ndim < 2:
+        raise TileTypeError(f"matmul needs tiles of rank >= 2, got shapes {x.shape} and {y.shape}")
+    if x.shape[-1] != y.shape[-2]:
+        raise TileTypeError(f"matmul inner dimensions differ: {x.shape} @ {y.shape}")
+    batch = S.broadcast_shapes(x.shape[:-2], y.shape[:-2])
+    x = S.broadcast_to(b, x, batch + x.shape[-2:])
+    y = S.broadcast_to(b, y, batch + y.shape[-2:])
+    return x, y
+
+
+def _mm_input_dtype(x, y):
+    if x.dtype is y.dtype:
+        return x.dtype
+    if x.dtype.bits == 8 and y.dtype.bits == 8 and x.dtype.is_float and y.dtype.is_float:
+        return D.float16
+    return D.promote(x.dtype, y.dtype)
+
+
+@builtin("matmul")
+def matmul(b, x, y):
+    """Matrix product with promotion; fp16/bf16/fp8 inputs accumulate in fp32 internally."""
+    x, y = _mm_operands(b, x, y)
+    dt = _mm_input_dtype(x, y)
+    x, y = S.cast(b, x, dt), S.cast(b, y, dt)
+    out = D.float32 if dt is D.tfloat32 else (D.int32 if dt.is_bool else dt)
+    return TileV(b.one("matmul", [x.v, y.v], dtype=out))
+
+
+@builtin("mma")
+def mma(b, x, y, acc):
+    """acc + x @ y, keeping the accumulator's dtype (fp16/bf16/fp8/tf32 inputs, fp32 accumulator)."""
+    x, y = _mm_operands(b, x, y)
+    acc = S.require_tile(acc, "accumulator")
+    dt = _mm_input_dtype(x, y)
+    x, y = S.cast(b, x, dt), S.cast(b, y, dt)
+    shape = x.shape[:-1] + y.shape[-1:]
+    if acc.shape != shape:
+        raise TileTypeError(f"mma accumulator has shape {acc.shape}, the product has {shape}")
+    return TileV(b.one("matmul", [x.v, y.v, acc.v], dtype=acc.dtype))
+
+
+# ---- shapes -------------------------------------------------------------------------------------
+
+@builtin("reshape")
+def reshape(b, x, shape):
+    """Same elements in row-major order, new shape (-1 infers one dimension)."""
+    return S.reshape(b, S.require_tile(S.as_tile(b, x)), shape)
+
+
+@builtin("permute")
+def permute(b, x, axes):
+    """Reorder axes: result.shape[i] = x.shape[axes[i]]."""
+    x = S.require_tile(x)
+    axes = tuple(S.const_axis(a, x.ndim) for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
+        raise TileValueError(f"{axes} is not a permutation of {x.ndim} axes")
+    return x if axes == tuple(range(x.ndim)) else TileV(b.one("permute", [x.v], perm=axes))
+
+
+@builtin("transpose")
+def transpose(b, x, axis0=None, axis1=None):
+    """Swap two axes (the last two, or both of a 2-D tile, by default)."""
+    x = S.require_tile(x)
+    if x.ndim < 2:
+        raise TileValueError(f"transpose needs a tile of rank >= 2, got {x.shape}")
+    a0 = x.ndim - 2 if axis0 is None else S.const_axis(axis0, x.ndim)
+    a1 = x.ndim - 1 if axis1 is None else S.const_axis(axis1, x.ndim)
+    perm = list(range(x.ndim))
+    perm[a0], perm[a1] = perm[a1], perm[a0]
+    return permute(b, x, tuple(perm))
+
+
+@builtin("broadcast_to")
+def broadcast_to(b, x, shape):
+    """Repeat size-1 (or missing leading) dimensions to `shape`."""
+    return S.broadcast_to(b, S.as_tile(b, x), S.const_shape(shape))
+
+
+@builtin("expand_dims")
+def expand_dims(b, x, axis):
+    """Insert a size-1 axis at `axis`."""
+    x = S.require_tile(S.as_tile(b, x))
+    axis = S.const_axis(axis, x.ndim + 1)
+    return S.reshape(b, x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+@builtin("cat")
+def cat(b, tiles, axis=0):
+    """Concatenate a tuple of tiles along `axis`."""
+    if not isinstance(tiles, (tuple, list)) or len(tiles) < 1:
+        raise TileTypeError("cat takes a tuple of tiles")
+    out = S.require_tile(tiles[0])
+    axis = S.const_axis(axis, out.ndim)
+    for t in tiles[1:]:
+        t = S.require_tile(t)
+        dt = D.promote(out.dtype, t.dtype)
+        out, t = S.cast(b, out, dt), S.cast(b, t, dt)
+        if t.ndim != out.ndim or any(s != u for i, (s, u) in enumerate(zip(t.shape, out.shape)) if i != axis):
+            raise TileTypeError(f"cat: shapes {out.shape} and {t.shape} differ off axis {axis}")
+        out = TileV(b.one("cat", [out.v, t.v], axis=axis))
+    return out
+
+
+@builtin("extract")
+def extract(b, x, index, shape):
+    """The sub-tile at `index` of x's tile space for `shape` (constant index)."""
+    x = S.require_tile(x)
+    shape = S.const_shape(shape)
+    index = index if isinstance(index, tuple) else (index,)
+    if not all(isinstance(i, int) for i in index):
+        raise TileTypeError("extract index must be compile-time ints")
+    if len(index) != x.ndim or len(shape) != x.ndim:
+        raise TileValueError(f"extract needs {x.ndim} index entries and a shape of rank {x.ndim}")
+    for i, s, n in zip(index, shape, x.shape):
+        if i < 0 or (i + 1) * s > n:
+            raise TileValueError(f"extract index {index} with shape {shape} is outside a tile of shape {x.shape}")
+    return TileV(b.one("extract", [x.v], index=index, shape=shape))
+
+
+# ---- factories ----------------------------------------------------------------------------------
+
+@builtin("full")
+def full(b, shape, fill_value, dtype=None):
+    """A tile of `shape` filled with `fill_value`."""
+    shape = S.const_shape(shape)
+    if isinstance(fill_value, TileV):
+        dt = to_dtype(dtype) if dtype is not None else fill_value.dtype
+        return S.broadcast_to(b, S.cast(b, S.reshape(b, fill_value, (1,) * fill_value.ndim) if fill_value.ndim
+                                        else fill_value, dt), shape)
+    dt = to_dtype(dtype) if dtype is not None else D.scalar_dtype(fill_value)
+    return S.const(b, fill_value, dt, shape)
+
+
+@builtin("zeros")
+def zeros(b, shape, dtype=D.float32):
+    return full(b, shape, 0, dtype)
+
+
+@builtin("ones")
+def ones(b, shape, dtype=D.float32):
+    return full(b, shape, 1, dtype)
+
+
+@builtin("arange")
+def arange(b, size, *, dtype=D.int32):
+    """0, 1, ..., size-1."""
+    if not isinstance(size, int) or size < 1:
+        raise TileTypeError(f"arange size must be a positive compile-time int, got {describe(size)}")
+    return TileV(b.one("arange", n=size, dtype=to_dtype(dtype)))
+
+
+# ---- debugging ----------------------------------------------------------------------------------
+
+@builtin("printf")
+def printf(b, fmt, *args):
+    """C-style formatted print from each block (%d %f %s...)."""
+    if not isinstance(fmt, str):
+        raise TileTypeError("printf format must be a string literal")
+    vals = [S.as_tile(b, a).v for a in args]
+    b.emit("printf", vals, fmt=fmt)
+
+
+@builtin("assert_")
+def assert_(b, cond, msg=""):
+    """Fail the launch with TileAssertionError if any element of cond is false."""
+    if not isinstance(cond, TileV):
+        if not cond:
+            raise TileValueError(f"assertion is always false: {msg}")
+        return
+    c = S.to_bool(b, cond)
+    if c.ndim:
+        c = TileV(b.one("reduce", [S.cast(b, c, D.int32).v], fn="min", axes=tuple(range(c.ndim)), keepdims=False))
+        c = S.to_bool(b, c)
+    b.emit("assert", [c.v], msg=str(msg))
+
+
+# ---- tile methods (x.reshape(...), x.astype(...), ...) -------------------------------------------
+
+def _item(b, x):
+    x = S.require_tile(x)
+    if math.prod(x.shape) != 1:
+        raise TileValueError(f"item() needs a single-element tile, got shape {x.shape}")
+    return S.reshape(b, x, ())
+
+
+TILE_METHODS = {"reshape": lambda b, x, *s: reshape(b, x, s[0] if len(s) == 1 else s),
+                "permute": lambda b, x, *a: permute(b, x, a[0] if len(a) == 1 else a),
+                "transpose": transpose, "astype": astype, "extract": extract, "item": _item,
+                "sum": sum_, "max": max_, "min": min_, "prod": prod, "argmax": argmax, "argmin": argmin,
+                "cumsum": cumsum, "broadcast_to": broadcast_to, "expand_dims": expand_dims,
+                "bitcast": bitcast}

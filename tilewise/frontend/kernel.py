@@ -1,0 +1,161 @@
+"""`@tw.kernel`: the Kernel object, its parameters, and specialisation (argument facts -> Tile IR)."""
+from __future__ import annotations
+
+import inspect
+import typing
+from dataclasses import dataclass
+
+from ..errors import TileError, TileTypeError
+from ..ir import Builder, Function, optimize, verify
+from ..ir.dtypes import DType
+from ..ir.types import ArrayType, scalar
+from ..language import _ConstantAnnotation
+from .lowering import Lowering
+from .sema import array_shape
+from .source import function_source
+from .values import ArrayListV, ArrayV, TileV
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """What specialisation knows about an array argument."""
+    dtype: DType
+    ndim: int
+    contiguous: bool = True   # innermost stride is one element
+    aligned: bool = True      # data pointer is 16-byte aligned
+
+
+@dataclass(frozen=True)
+class ArrayListSpec:
+    items: tuple
+
+
+@dataclass(frozen=True)
+class ScalarSpec:
+    dtype: DType
+
+
+@dataclass(frozen=True)
+class ConstSpec:
+    value: object
+
+
+class Kernel:
+    """A tile program. Launch it with `tw.launch(stream, grid, kernel, args)`; calling it raises."""
+
+    def __init__(self, fn, **hints):
+        self.fn = fn
+        self.hints = hints
+        self.__name__ = fn.__name__
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+        self.signature = inspect.signature(fn)
+        self._constant = None
+        self._ir_cache = {}
+        self.runtime_cache = {}  # (key, backend) -> executable; kept here so dispatch is one dict lookup
+
+    def __repr__(self):
+        return f"<tw.kernel {self.fn.__module__}.{self.fn.__qualname__}>"
+
+    def __call__(self, *args, **kwargs):
+        raise TileError(f"kernel '{self.__name__}' cannot be called directly; launch it with "
+                        f"tw.launch(stream, grid, {self.__name__}, args)")
+
+    @property
+    def constant_params(self):
+        """Names of `tw.Constant[...]` parameters, from annotations (strings are evaluated)."""
+        if self._constant is None:
+            try:
+                hints = typing.get_type_hints(self.fn)
+            except Exception:
+                hints = {}
+                for name, p in self.signature.parameters.items():
+                    a = p.annotation
+                    if isinstance(a, str):
+                        try:
+                            a = eval(a, self.fn.__globals__)  # noqa: S307 - the user's own annotation
+                        except Exception:
+                            continue
+                    hints[name] = a
+            self._constant = {n for n, a in hints.items() if isinstance(a, _ConstantAnnotation)}
+        return self._constant
+
+    def lower(self, specs: tuple) -> Function:
+        """Tile IR for one specialisation (cached)."""
+        fn = self._ir_cache.get(specs)
+        if fn is None:
+            fn = self._ir_cache[specs] = _build(self, specs)
+        return fn
+
+
+def _build(kernel: Kernel, specs) -> Function:
+    names = list(kernel.signature.parameters)
+    types_, pnames, binders = [], [], []
+    for name, spec in zip(names, specs):
+        if isinstance(spec, ArraySpec):
+            types_.append(ArrayType(spec.dtype, spec.ndim))
+            pnames.append(name)
+            binders.append((name, "array", 1))
+        elif isinstance(spec, ArrayListSpec):
+            for i, s in enumerate(spec.items):
+                types_.append(ArrayType(s.dtype, s.ndim))
+                pnames.append(f"{name}.{i}")
+            binders.append((name, "array_list", len(spec.items)))
+        elif isinstance(spec, ScalarSpec):
+            types_.append(scalar(spec.dtype))
+            pnames.append(name)
+            binders.append((name, "scalar", 1))
+        else:
+            binders.append((name, "const", 0))
+    fn = Function(kernel.__name__, types_, pnames)
+    fn.meta["params"] = binders
+    b = Builder(fn.body)
+    env, args = {}, iter(fn.params)
+    for (name, kind, n), spec in zip(binders, specs):
+        if kind == "array":
+            env[name] = ArrayV(next(args), name)
+        elif kind == "array_list":
+            env[name] = ArrayListV([ArrayV(next(args), f"{name}[{i}]") for i in range(n)], name)
+        elif kind == "scalar":
+            env[name] = TileV(next(args))
+        else:
+            env[name] = spec.value
+    for v in env.values():  # shapes are read once at entry so every region may use them
+        for a in (v.items if isinstance(v, ArrayListV) else [v] if isinstance(v, ArrayV) else []):
+            array_shape(b, a)
+    src = function_source(kernel.fn)
+    low = Lowering(src, b, env)
+    low.run_body(src.tree.body)
+    b.emit("return", [])
+    optimize(fn)
+    try:
+        verify(fn)
+    except Exception as e:  # a verifier failure is our bug, not the user's: say so plainly
+        raise TileTypeError(f"internal error: kernel '{kernel.__name__}' produced malformed IR ({e}); "
+                            "please report it") from None
+    return fn
+
+
+def kernel(fn=None, /, **hints):
+    """Decorator: `@tw.kernel` or `@tw.kernel(num_ctas=..., occupancy=..., opt_level=...)`."""
+    if fn is None:
+        return lambda f: Kernel(f, **hints)
+    if isinstance(fn, Kernel):
+        return fn
+    if not inspect.isfunction(fn):
+        raise TileTypeError(f"@tw.kernel decorates a function, got {type(fn).__name__}")
+    return Kernel(fn, **hints)
+
+
+def is_array_like(x) -> bool:
+    return hasattr(x, "__array_interface__") or hasattr(x, "__dlpack__") or hasattr(x, "__cuda_array_interface__")
+
+
+def params_written(fn: Function):
+    """IR parameter indices that the kernel writes (store, scatter, atomics)."""
+    ids = {p.id: i for i, p in enumerate(fn.params)}
+    return {ids[op.operands[0].id] for op in fn.walk() if op.name in ("store", "scatter", "atomic")
+            and op.operands[0].id in ids}
+
+
+__all__ = ["Kernel", "kernel", "ArraySpec", "ArrayListSpec", "ScalarSpec", "ConstSpec", "TileTypeError"]

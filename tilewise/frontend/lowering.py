@@ -1,0 +1,722 @@
+"""Python AST -> Tile IR. One `Lowering` walks one function body (the kernel, or an inlined helper),
+evaluating compile-time Python eagerly and emitting IR for everything that depends on runtime values.
+Control flow on runtime scalars becomes structured `for`/`while`/`if` ops whose carried values are
+the Python names that the loop or branch rebinds."""
+from __future__ import annotations
+
+import ast
+import builtins as py
+import enum
+import inspect
+import math
+import types
+
+import numpy as np
+
+from .. import language as L
+from ..errors import (TileError, TileNameError, TileSyntaxError, TileTypeError, TileUnsupportedError,
+                      TileValueError)
+from ..ir import dtypes as D
+from ..ir.core import Block
+from ..ir.ops import IRTypeError
+from . import builtins as B
+from . import sema as S
+from .source import function_source
+from .values import ArrayListV, ArrayV, Method, TileV, describe, is_const, is_py_scalar
+
+BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "truediv", ast.FloorDiv: "floordiv",
+          ast.Mod: "mod", ast.Pow: "pow", ast.BitAnd: "and", ast.BitOr: "or", ast.BitXor: "xor",
+          ast.LShift: "shl", ast.RShift: "shr", ast.MatMult: "matmul"}
+CMPOPS = {ast.Eq: "eq", ast.NotEq: "ne", ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge"}
+RETURN = "__return__"
+MAX_UNROLL = 4096
+# Python callables that may run at compile time on constant arguments.
+PURE_MODULES = {"math", "operator", "builtins", "numpy"}
+PURE_BUILTINS = {py.int, py.float, py.bool, py.len, py.tuple, py.list, py.range, py.zip, py.enumerate,
+                 py.isinstance, py.divmod, py.round, py.str, py.reversed, py.sorted, py.any, py.all,
+                 py.pow, py.hasattr, py.getattr, py.type}
+
+
+class NeedsUnroll(TileTypeError):
+    """A loop variable was used where only a compile-time value will do (e.g. `As[g]`)."""
+
+
+def _assigned_names(stmts):
+    names = set()
+    for stmt in stmts:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+    return names
+
+
+def _ends_with_return(stmts):
+    return bool(stmts) and isinstance(stmts[-1], ast.Return)
+
+
+class Lowering:
+    def __init__(self, source, builder, vars_, in_helper=False):
+        self.src, self.b, self.vars, self.in_helper = source, builder, vars_, in_helper
+        self.loop_depth = 0
+
+    # ---- errors ---------------------------------------------------------------------------------
+
+    def fail(self, node, cls, msg):
+        raise cls(msg, self.src.loc(node))
+
+    def _locate(self, node, fn, *args):
+        """Run fn, attaching this node's location to any location-less error it raises."""
+        saved = self.b.loc
+        self.b.loc = self.src.loc(node)
+        try:
+            return fn(*args)
+        except TileError as e:
+            if e.loc is None:
+                raise type(e)(e.message, self.src.loc(node)) from None
+            raise
+        except IRTypeError as e:
+            raise TileTypeError(str(e), self.src.loc(node)) from None
+        finally:
+            self.b.loc = saved
+
+    # ---- statements -----------------------------------------------------------------------------
+
+    def run_body(self, stmts) -> bool:
+        """Lower statements in order; True once a `return` has been lowered (the rest is dead)."""
+        stmts = list(stmts)
+        for i, stmt in enumerate(stmts):
+            if isinstance(stmt, ast.If) and _ends_with_return(stmt.body) and not self._const_test(stmt.test):
+                # `if c: ...; return` followed by more code: the rest becomes the else branch.
+                rest = stmts[i + 1:]
+                orelse = stmt.orelse if _ends_with_return(stmt.orelse) else stmt.orelse + rest
+                if_node = ast.If(test=stmt.test, body=stmt.body, orelse=orelse)
+                ast.copy_location(if_node, stmt)
+                self._locate(stmt, self.stmt_If, if_node)
+                return _ends_with_return(orelse)
+            if self._locate(stmt, self.stmt, stmt):
+                return True
+        return False
+
+    def stmt(self, node) -> bool:
+        handler = getattr(self, "stmt_" + type(node).__name__, None)
+        if handler is None:
+            hint = {"Break": "use a while loop whose condition becomes false",
+                    "Continue": "guard the rest of the body with if",
+                    "FunctionDef": "define helper functions at module level and call them",
+                    "With": "", "Try": "", "Raise": "", "Delete": "", "Global": "", "Nonlocal": "",
+                    "Lambda": ""}.get(type(node).__name__, "")
+            self.fail(node, TileSyntaxError,
+                      f"'{type(node).__name__.lower()}' statements are not supported in a kernel"
+                      + (f"; {hint}" if hint else ""))
+        return bool(handler(node))
+
+    def stmt_Expr(self, node):
+        self.expr(node.value)
+
+    def stmt_Pass(self, node):
+        pass
+
+    def stmt_Assign(self, node):
+        value = self.expr(node.value)
+        for target in node.targets:
+            self.assign(target, value)
+
+    def stmt_AnnAssign(self, node):
+        if node.value is not None:
+            self.assign(node.target, self.expr(node.value))
+
+    def stmt_AugAssign(self, node):
+        if not isinstance(node.target, ast.Name):
+            self.fail(node.target, TileSyntaxError, "tiles are immutable: only names can be updated with "
+                      f"'{ast.unparse(node.op) if hasattr(ast, 'unparse') else 'op='}='")
+        current = self.name(node.target)
+        self.vars[node.target.id] = self.binop(type(node.op), current, self.expr(node.value))
+
+    def assign(self, target, value):
+        if isinstance(target, ast.Name):
+            self.vars[target.id] = value
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            if isinstance(value, TileV) or not isinstance(value, (tuple, list)):
+                self.fail(target, TileTypeError, f"cannot unpack {describe(value)}")
+            if len(value) != len(target.elts):
+                self.fail(target, TileValueError, f"cannot unpack {len(value)} values into {len(target.elts)} names")
+            for t, v in zip(target.elts, value):
+                self.assign(t, v)
+        elif isinstance(target, ast.Subscript):
+            self.fail(target, TileSyntaxError, "tiles and arrays cannot be assigned element-wise; build a new "
+                      "tile (tw.where) or write to an array with tw.store / tw.scatter")
+        else:
+            self.fail(target, TileSyntaxError, f"cannot assign to {type(target).__name__}")
+
+    def stmt_Return(self, node):
+        if self.loop_depth:
+            self.fail(node, TileSyntaxError, "return inside a loop is not supported")
+        value = None if node.value is None else self.expr(node.value)
+        if not self.in_helper and value is not None:
+            self.fail(node, TileSyntaxError, "a kernel cannot return a value; store results with tw.store")
+        self.vars[RETURN] = value
+        return True
+
+    def stmt_Assert(self, node):
+        msg = self.expr(node.msg) if node.msg is not None else ast.unparse(node.test)
+        cond = self.expr(node.test)
+        if is_const(cond) and not cond:
+            self.fail(node, TileValueError, f"assertion failed at compile time: {msg}")
+        B.assert_(self.b, cond, msg)
+
+    # ---- control flow ---------------------------------------------------------------------------
+
+    def _const_test(self, test):
+        try:
+            return is_const(self.expr(test))
+        except TileError:
+            return False
+
+    def stmt_If(self, node):
+        cond = self.expr(node.test)
+        if is_const(cond):
+            return self.run_body(node.body if cond else node.orelse)
+        cond = S.to_bool(self.b, S.require_tile(cond, "if condition"))
+        if cond.shape != ():
+            self.fail(node.test, TileTypeError, f"if needs a scalar condition, got {describe(cond)}; "
+                      "use tw.where for element-wise choice")
+        before = dict(self.vars)
+        outcomes = []
+        for body in (node.body, node.orelse):
+            block = Block()
+            self.vars = dict(before)
+            with self.b.at(block):
+                self.run_body(body)
+            outcomes.append((block, self.vars))
+        self.vars = before
+        names = [n for n in dict.fromkeys(list(outcomes[0][1]) + list(outcomes[1][1]))
+                 if any(v.get(n, before.get(n)) is not before.get(n) for _, v in outcomes)]
+        results = []
+        for n in names:
+            vals = [v.get(n) for _, v in outcomes]
+            if any(n not in v for _, v in outcomes):
+                self.vars.pop(n, None)  # defined on one path only: not usable after the if
+                continue
+            if all(is_const(v) for v in vals) and _same_const(*vals):
+                self.vars[n] = vals[0]
+                continue
+            results.append((n, self._unify(node, n, vals, "the branches of this if")))
+        yields = [[], []]
+        for n, t in results:
+            for i, (block, v) in enumerate(outcomes):
+                with self.b.at(block):
+                    yields[i].append(self._materialize(node, n, v[n], t).v)
+        for i, (block, _) in enumerate(outcomes):
+            with self.b.at(block):
+                self.b.emit("yield", yields[i])
+        op = self.b.region_op("if", [cond.v], [t for _, t in results], [outcomes[0][0], outcomes[1][0]])
+        for (n, _), r in zip(results, op.results):
+            self.vars[n] = TileV(r)
+        if RETURN in self.vars and all(RETURN in v for _, v in outcomes):
+            return True
+        return False
+
+    def _unify(self, node, name, vals, where):
+        """The IR type a rebound name takes: the tiles' common type, or the type of the constants."""
+        tiles = [v for v in vals if isinstance(v, TileV)]
+        for v in vals:
+            if not isinstance(v, TileV) and not is_py_scalar(v):
+                self.fail(node, TileTypeError, f"'{name}' takes different compile-time values in {where} "
+                          f"({', '.join(map(repr, vals))}); only numbers and tiles can differ")
+        if not tiles:
+            dt = D.scalar_dtype(vals[0])
+            for v in vals[1:]:
+                dt = D.promote(dt, D.scalar_dtype(v))
+            return _scalar_type(dt)
+        t = tiles[0].type
+        for v in tiles[1:]:
+            if v.type != t:
+                self.fail(node, TileTypeError, f"'{name}' has type {t} on one path and {v.type} on another in "
+                          f"{where}; give it one shape and dtype (e.g. start from tw.zeros(shape, dtype))")
+        return t
+
+    def _materialize(self, node, name, value, t):
+        if isinstance(value, TileV):
+            return value
+        try:
+            return S.const(self.b, value, t.dtype, t.shape)
+        except TileError as e:
+            self.fail(node, TileTypeError, f"'{name}': {e.message}")
+
+    def _range_args(self, node):
+        it = node.iter
+        if not (isinstance(it, ast.Call) and self._is_range(it.func)):
+            self.fail(it, TileSyntaxError, "kernels loop with 'for i in range(...)' only")
+        if it.keywords:
+            self.fail(it, TileSyntaxError, "range() takes positional arguments")
+        args = [self.expr(a) for a in it.args]
+        if not 1 <= len(args) <= 3:
+            self.fail(it, TileTypeError, "range() takes 1 to 3 arguments")
+        if len(args) == 1:
+            args = [0, args[0], 1]
+        elif len(args) == 2:
+            args.append(1)
+        return args
+
+    def _is_range(self, func):
+        try:
+            return self.expr(func) is py.range
+        except TileError:
+            return False
+
+    def stmt_For(self, node):
+        if node.orelse:
+            self.fail(node, TileSyntaxError, "for ... else is not supported")
+        if not isinstance(node.target, ast.Name):
+            self.fail(node.target, TileSyntaxError, "the loop variable must be a single name")
+        args = self._range_args(node)
+        if all(is_const(a) for a in args):
+            for a in args:
+                if not isinstance(a, int):
+                    self.fail(node.iter, TileTypeError, f"range() needs integers, got {describe(a)}")
+            if args[2] == 0:
+                self.fail(node.iter, TileValueError, "range() step must not be zero")
+            trips = len(range(*args))
+            before = dict(self.vars)
+            try:
+                return self._dynamic_for(node, args)
+            except NeedsUnroll:
+                if trips > MAX_UNROLL:
+                    raise
+                self.vars = before
+            for i in range(*args):
+                self.vars[node.target.id] = i
+                self.loop_depth += 1
+                try:
+                    self.run_body(node.body)
+                finally:
+                    self.loop_depth -= 1
+            return False
+        return self._dynamic_for(node, args)
+
+    def _dynamic_for(self, node, args):
+        bounds = [S.scalar_index(self.b, a, "range() argument") for a in args]
+        dt = D.int64 if any(x.dtype.bits == 64 for x in bounds) else D.int32
+        bounds = [S.cast(self.b, x, dt) for x in bounds]
+        iv_name = node.target.id
+
+        def region_args(carried_types):
+            return [_scalar_type(dt)] + carried_types
+
+        def bind(block, names):
+            self.vars[iv_name] = TileV(block.args[0])
+            for n, a in zip(names, block.args[1:]):
+                self.vars[n] = TileV(a)
+
+        return self._loop(node, "for", [x.v for x in bounds], [node.body], region_args, bind, exclude={iv_name})
+
+    def stmt_While(self, node):
+        if node.orelse:
+            self.fail(node, TileSyntaxError, "while ... else is not supported")
+        test = self.expr(node.test)
+        if is_const(test) and not test:
+            return False
+        if is_const(test):
+            self.fail(node.test, TileSyntaxError, "a while loop needs a runtime condition (break is not "
+                      "supported, so 'while True' would never end)")
+
+        def bind(block, names):
+            for n, a in zip(names, block.args):
+                self.vars[n] = TileV(a)
+
+        return self._loop(node, "while", [], [None, node.body], lambda ts: ts, bind, exclude=set())
+
+    def _loop(self, node, kind, head_operands, bodies, region_args, bind, exclude):
+        """Lower a for/while whose carried values are the names its body rebinds. The body is traced
+        again if a name that held a Python number turns out to need a tile type."""
+        before = dict(self.vars)
+        assigned = _assigned_names(node.body) - exclude
+        names = [n for n in assigned if n in before and (isinstance(before[n], TileV) or is_py_scalar(before[n]))]
+        types_ = {n: before[n].type if isinstance(before[n], TileV) else _scalar_type(D.scalar_dtype(before[n]))
+                  for n in names}
+        for _ in range(len(names) + 2):
+            carried = [types_[n] for n in names]
+            regions = []
+            self.vars = dict(before)
+            retry = False
+            for body in bodies:
+                block = Block(region_args(carried))
+                bind(block, names)
+                with self.b.at(block):
+                    if body is None:  # the while condition
+                        c = self.expr(node.test)
+                        c = S.to_bool(self.b, S.as_tile(self.b, c))
+                        if c.shape != ():
+                            self.fail(node.test, TileTypeError, f"while needs a scalar condition, got {describe(c)}")
+                        self.b.emit("yield", [c.v])
+                    else:
+                        self.loop_depth += 1
+                        try:
+                            self.run_body(body)
+                        finally:
+                            self.loop_depth -= 1
+                        outs = []
+                        for n in names:
+                            v = self.vars.get(n)
+                            if isinstance(v, TileV) and v.type != types_[n]:
+                                if not isinstance(before[n], TileV):
+                                    types_[n], retry = v.type, True
+                                    continue
+                                self.fail(node, TileTypeError, f"'{n}' changes type inside the loop, from {types_[n]} "
+                                          f"to {v.type}; loop-carried values keep one shape and dtype "
+                                          "(initialise it with tw.zeros/tw.full of the final shape and dtype)")
+                            if v is None or (not isinstance(v, TileV) and not is_py_scalar(v)):
+                                self.fail(node, TileTypeError, f"'{n}' must stay a number or tile inside the loop")
+                            outs.append(self._materialize(node, n, v, types_[n]).v)
+                        self.b.emit("yield", outs)
+                        after_body = self.vars
+                        for n in assigned - set(names) - exclude:
+                            if n in before and not _same_const(before[n], after_body.get(n)):
+                                self.fail(node, TileTypeError, f"'{n}' is rebound to {describe(after_body.get(n))} "
+                                          "inside a runtime loop; only numbers and tiles can change per iteration")
+                regions.append(block)
+            if not retry:
+                break
+        self.vars = before
+        inits = [self._materialize(node, n, before[n], types_[n]).v for n in names]
+        op = self.b.region_op(kind, head_operands + inits, carried, regions)
+        for n in assigned - set(names):
+            if n not in before:
+                self.vars.pop(n, None)  # first bound inside the loop: not visible after it
+        for n, r in zip(names, op.results):
+            self.vars[n] = TileV(r)
+        return False
+
+    # ---- expressions ----------------------------------------------------------------------------
+
+    def expr(self, node):
+        handler = getattr(self, "expr_" + type(node).__name__, None)
+        if handler is None:
+            self.fail(node, TileSyntaxError, f"{type(node).__name__} expressions are not supported in a kernel")
+        return self._locate(node, handler, node)
+
+    def expr_Constant(self, node):
+        return node.value
+
+    def name(self, node):
+        n = node.id
+        for scope in (self.vars, self.src.closure, self.src.globals):
+            if n in scope:
+                return self._check_global(node, scope[n]) if scope is not self.vars else scope[n]
+        if hasattr(py, n):
+            return getattr(py, n)
+        self.fail(node, TileNameError, f"name '{n}' is not defined")
+
+    expr_Name = name
+
+    def _check_global(self, node, value):
+        if isinstance(value, (np.ndarray, list, dict, set)) or (hasattr(value, "__dlpack__") and not isinstance(value, type)):
+            self.fail(node, TileTypeError, f"'{node.id}' is a {type(value).__name__} from the enclosing scope; "
+                      "pass arrays to the kernel as arguments")
+        return value
+
+    def expr_Attribute(self, node):
+        obj = self.expr(node.value)
+        attr = node.attr
+        if isinstance(obj, TileV):
+            if attr in ("shape", "dtype", "ndim"):
+                return getattr(obj, attr)
+            if attr == "T":
+                return B.transpose(self.b, obj)
+            if attr in B.TILE_METHODS:
+                return Method(B.TILE_METHODS[attr], obj)
+            self.fail(node, TileTypeError, f"tiles have no attribute '{attr}'")
+        if isinstance(obj, ArrayV):
+            if attr == "shape":
+                return S.array_shape(self.b, obj)
+            if attr in ("dtype", "ndim"):
+                return getattr(obj, attr)
+            self.fail(node, TileTypeError, f"arrays have .shape, .dtype and .ndim; '{attr}' is not supported")
+        if isinstance(obj, ArrayListV):
+            self.fail(node, TileTypeError, f"a list of arrays has no attribute '{attr}'")
+        try:
+            return getattr(obj, attr)
+        except AttributeError:
+            self.fail(node, TileNameError, f"{describe(obj)} has no attribute '{attr}'")
+
+    def expr_Tuple(self, node):
+        out = []
+        for e in node.elts:
+            if isinstance(e, ast.Starred):
+                out.extend(self._starred(e))
+            else:
+                out.append(self.expr(e))
+        return tuple(out)
+
+    expr_List = expr_Tuple
+
+    def _starred(self, node):
+        v = self.expr(node.value)
+        if not isinstance(v, (tuple, list)):
+            self.fail(node, TileTypeError, f"cannot unpack {describe(v)} with *")
+        return list(v)
+
+    def expr_Slice(self, node):
+        parts = [None if p is None else self.expr(p) for p in (node.lower, node.upper, node.step)]
+        return slice(*parts)
+
+    def expr_Subscript(self, node):
+        obj = self.expr(node.value)
+        idx = self.expr(node.slice)
+        if isinstance(obj, ArrayListV):
+            if isinstance(idx, TileV):
+                raise NeedsUnroll(f"'{obj.name}[...]' needs a compile-time index; loop with constant range() "
+                                  "bounds so the loop can be unrolled", self.src.loc(node))
+            try:
+                return obj.items[idx]
+            except (IndexError, TypeError):
+                self.fail(node, TileValueError, f"index {idx!r} is out of range for '{obj.name}' of length {len(obj.items)}")
+        if isinstance(obj, TileV):
+            return self._tile_index(node, obj, idx)
+        if isinstance(obj, ArrayV):
+            self.fail(node, TileSyntaxError, f"arrays are read with tw.load or tw.gather, not '{obj.name}[...]'")
+        if isinstance(idx, TileV):
+            self.fail(node.slice, TileTypeError, f"cannot index {describe(obj)} with a runtime value")
+        try:
+            return obj[idx]
+        except Exception as e:
+            self.fail(node, TileValueError, f"cannot index {describe(obj)}: {e}")
+
+    def _tile_index(self, node, x, idx):
+        """x[None, :], x[:, None], x[..., None]: only new axes and full slices."""
+        idx = idx if isinstance(idx, tuple) else (idx,)
+        if any(i is Ellipsis for i in idx):
+            k = idx.index(Ellipsis)
+            fill = x.ndim - sum(1 for i in idx if i is not None and i is not Ellipsis)
+            idx = idx[:k] + (slice(None),) * fill + idx[k + 1:]
+        shape, axis = [], 0
+        for i in idx:
+            if i is None:
+                shape.append(1)
+            elif isinstance(i, slice) and i == slice(None):
+                if axis >= x.ndim:
+                    self.fail(node, TileValueError, f"too many indices for a tile of shape {x.shape}")
+                shape.append(x.shape[axis])
+                axis += 1
+            else:
+                self.fail(node, TileSyntaxError, "tiles support only x[None, :]-style indexing; use tw.extract "
+                          "for sub-tiles and .item() for a single element")
+        shape.extend(x.shape[axis:])
+        return S.reshape(self.b, x, tuple(shape))
+
+    def expr_BinOp(self, node):
+        return self.binop(type(node.op), self.expr(node.left), self.expr(node.right))
+
+    def binop(self, op, x, y):
+        fn = BINOPS[op]
+        if fn == "matmul":
+            return B.matmul(self.b, x, y)
+        if isinstance(x, (tuple, str)) and is_const(y):
+            return S.PY_BINARY[fn](x, y)
+        return S.binary(self.b, fn, x, y)
+
+    def expr_UnaryOp(self, node):
+        x = self.expr(node.operand)
+        if isinstance(node.op, ast.Not):
+            return S.logical_not(self.b, x)
+        if isinstance(node.op, ast.UAdd):
+            return x
+        return S.unary(self.b, "neg" if isinstance(node.op, ast.USub) else "invert", x)
+
+    def expr_BoolOp(self, node):
+        fn = "and" if isinstance(node.op, ast.And) else "or"
+        result = self.expr(node.values[0])
+        for v in node.values[1:]:
+            if is_const(result):  # Python short-circuit on compile-time values
+                if (fn == "and" and not result) or (fn == "or" and result):
+                    return result
+                result = self.expr(v)
+                continue
+            rhs = self.expr(v)
+            if is_const(rhs):
+                if (fn == "and" and not rhs) or (fn == "or" and rhs):
+                    return rhs
+                continue
+            result = S.logical(self.b, fn, result, rhs)
+        return result
+
+    def expr_Compare(self, node):
+        left = self.expr(node.left)
+        result = True
+        for op, right_node in zip(node.ops, node.comparators):
+            right = self.expr(right_node)
+            if isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)):
+                if not (is_const(left) and is_const(right)):
+                    self.fail(node, TileTypeError, "'is' and 'in' work on compile-time values only")
+                r = {ast.Is: lambda a, b: a is b, ast.IsNot: lambda a, b: a is not b,
+                     ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}[type(op)](left, right)
+            else:
+                r = S.binary(self.b, CMPOPS[type(op)], left, right)
+            result = r if result is True else S.logical(self.b, "and", result, r) \
+                if not (is_const(result) and is_const(r)) else (result and r)
+            left = right
+        return result
+
+    def expr_IfExp(self, node):
+        cond = self.expr(node.test)
+        if is_const(cond):
+            return self.expr(node.body if cond else node.orelse)
+        return S.where(self.b, cond, self.expr(node.body), self.expr(node.orelse))
+
+    def expr_JoinedStr(self, node):
+        parts = []
+        for v in node.values:
+            if isinstance(v, ast.Constant):
+                parts.append(str(v.value))
+            else:
+                x = self.expr(v.value)
+                if not is_const(x):
+                    self.fail(v, TileSyntaxError, "f-strings with runtime values are only supported in print()")
+                spec = self.expr(v.format_spec) if v.format_spec else ""
+                parts.append(format(x, spec))
+        return "".join(parts)
+
+    def expr_Call(self, node):
+        func = self.expr(node.func)
+        if func is py.print:
+            return self._print(node)
+        args = []
+        for a in node.args:
+            if isinstance(a, ast.Starred):
+                args.extend(self._starred(a))
+            else:
+                args.append(self.expr(a))
+        kwargs = {}
+        for k in node.keywords:
+            if k.arg is None:
+                v = self.expr(k.value)
+                if not isinstance(v, dict):
+                    self.fail(k, TileTypeError, "** needs a dict")
+                kwargs.update(v)
+            else:
+                kwargs[k.arg] = self.expr(k.value)
+        return self.call(node, func, args, kwargs)
+
+    def call(self, node, func, args, kwargs):
+        if isinstance(func, Method):
+            return self._call_rule(node, func.fn, [func.obj] + args, kwargs, getattr(func.fn, "__name__", "method"))
+        impl = B.BUILTINS.get(func) if _hashable(func) else None
+        if impl is not None:
+            return self._call_rule(node, impl, args, kwargs, func.__name__)
+        if func in (py.min, py.max) and any(not is_const(a) for a in args):
+            fn = "minimum" if func is py.min else "maximum"
+            if kwargs or len(args) < 2:
+                self.fail(node, TileTypeError, f"{func.__name__}() on tiles takes two or more positional arguments")
+            out = args[0]
+            for a in args[1:]:
+                out = S.binary(self.b, fn, out, a)
+            return out
+        if func is py.abs and len(args) == 1:
+            return S.unary(self.b, "abs", args[0])
+        if func in (py.int, py.float, py.bool) and len(args) == 1 and isinstance(args[0], TileV):
+            return S.cast(self.b, args[0], {py.int: D.int32, py.float: D.float32, py.bool: D.bool_}[func])
+        if func is py.len and len(args) == 1 and isinstance(args[0], ArrayListV):
+            return len(args[0].items)
+        if func is py.len and len(args) == 1 and isinstance(args[0], TileV):
+            if not args[0].shape:
+                self.fail(node, TileTypeError, "len() of a scalar")
+            return args[0].shape[0]
+        if isinstance(func, DType_types()) and len(args) == 1:
+            return B.astype(self.b, args[0], func)
+        from .kernel import Kernel
+        if isinstance(func, Kernel):
+            func = func.fn
+        if isinstance(func, types.FunctionType) and func.__module__ != "tilewise":
+            return self.inline(node, func, args, kwargs)
+        if all(is_const(a) for a in list(args) + list(kwargs.values())) and _pure(func):
+            try:
+                return func(*args, **kwargs)
+            except Exception as e:
+                self.fail(node, TileValueError, f"{getattr(func, '__name__', func)}(...) failed at compile time: {e}")
+        if func is py.range:
+            self.fail(node, TileSyntaxError, "range() with runtime bounds is only allowed as a for-loop iterator")
+        self.fail(node, TileTypeError, f"{getattr(func, '__name__', describe(func))}() cannot be called in a kernel"
+                  + (" with runtime arguments" if callable(func) else ""))
+
+    def _call_rule(self, node, impl, args, kwargs, name):
+        try:
+            inspect.signature(impl).bind(self.b, *args, **kwargs)
+        except TypeError as e:
+            self.fail(node, TileTypeError, f"{name}(): {e}")
+        return impl(self.b, *args, **kwargs)
+
+    def inline(self, node, fn, args, kwargs):
+        src = function_source(fn)
+        sig = inspect.signature(fn)
+        try:
+            bound = sig.bind(*args, **kwargs)
+        except TypeError as e:
+            self.fail(node, TileTypeError, f"{fn.__name__}(): {e}")
+        bound.apply_defaults()
+        sub = Lowering(src, self.b, dict(bound.arguments), in_helper=True)
+        sub.loop_depth = 0
+        sub.run_body(src.tree.body)
+        return sub.vars.get(RETURN)
+
+    def _print(self, node):
+        """print(...) of strings, f-strings and values -> one printf with %v placeholders."""
+        fmt, vals = [], []
+        sep, end = " ", "\n"
+        for k in node.keywords:
+            if k.arg in ("sep", "end"):
+                v = self.expr(k.value)
+                sep, end = (v, end) if k.arg == "sep" else (sep, v)
+        for i, a in enumerate(node.args):
+            piece = []
+            nodes = a.values if isinstance(a, ast.JoinedStr) else [a]
+            for v in nodes:
+                if isinstance(v, ast.Constant):
+                    piece.append(str(v.value).replace("%", "%%"))
+                    continue
+                spec = ""
+                if isinstance(v, ast.FormattedValue):
+                    spec = self.expr(v.format_spec) if v.format_spec else ""
+                    v = v.value
+                x = self.expr(v)
+                if is_const(x):
+                    piece.append(format(x, spec).replace("%", "%%"))
+                else:
+                    piece.append("%" + (spec or "") + "v")
+                    vals.append(S.require_tile(x).v)
+            fmt.append("".join(piece))
+        self.b.emit("printf", vals, fmt=sep.join(fmt) + end, python=True)
+
+
+def _hashable(x):
+    try:
+        hash(x)
+        return True
+    except TypeError:
+        return False
+
+
+def _same_const(a, b):
+    if type(a) is not type(b):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:
+        return a is b
+
+
+def _scalar_type(dt):
+    from ..ir.types import scalar
+    return scalar(dt)
+
+
+def _pure(func):
+    if func in PURE_BUILTINS if _hashable(func) else False:
+        return True
+    if isinstance(func, type) and (issubclass(func, (np.generic, enum.Enum))):
+        return True
+    mod = getattr(func, "__module__", None) or ""
+    return mod.split(".")[0] in PURE_MODULES or func in (math.ceil, math.floor, L.cdiv)
+
+
+def DType_types():
+    return (D.DType,)

@@ -1,0 +1,156 @@
+"""Launch arguments -> specialisation facts and host values, with every check done before any work."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..errors import TileLaunchError
+from ..frontend.kernel import ArrayListSpec, ArraySpec, ConstSpec, ScalarSpec
+from ..ir import dtypes as D
+
+_CPU_DLPACK = 1
+
+
+def _torch_view(x):
+    """PyTorch CPU tensors of dtypes NumPy lacks travel as same-width integers, then are relabelled."""
+    name = str(x.dtype).rsplit(".", 1)[-1]
+    dt = D.from_name(name) if name in ("bfloat16", "float8_e4m3fn", "float8_e5m2") else None
+    if dt is None:
+        return None
+    import torch
+    raw = x.view(torch.int16 if dt.bits == 16 else torch.uint8)
+    return np.from_dlpack(raw.detach()).view(dt.np)
+
+
+def to_host_array(x, what):
+    """A NumPy view of a host array argument (never a copy), or a TileLaunchError."""
+    if isinstance(x, np.ndarray):
+        arr = x
+    elif hasattr(x, "__cuda_array_interface__") and not hasattr(x, "__array_interface__"):
+        raise TileLaunchError(f"{what} is a CUDA array, but no CUDA backend is available in this build; "
+                              "pass host (NumPy) arrays, or install tilewise[cuda] on a GPU machine")
+    elif hasattr(x, "__dlpack__"):
+        try:
+            dev = x.__dlpack_device__()[0]
+        except Exception:
+            dev = _CPU_DLPACK
+        if dev != _CPU_DLPACK:
+            raise TileLaunchError(f"{what} lives on a device (DLPack device type {dev}) that no available "
+                                  "backend handles; pass host arrays")
+        if type(x).__module__.startswith("torch"):
+            arr = _torch_view(x)
+            if arr is None:
+                arr = np.from_dlpack(x.detach() if hasattr(x, "detach") else x)
+        else:
+            arr = np.from_dlpack(x)
+    elif hasattr(x, "__array_interface__"):
+        arr = np.asarray(x)
+    else:
+        raise TileLaunchError(f"{what} must be an array, got {type(x).__name__}")
+    if arr.dtype == object or D.from_numpy(arr.dtype) is None:
+        raise TileLaunchError(f"{what} has dtype {arr.dtype}, which tile kernels do not support")
+    if arr.ndim == 0:
+        raise TileLaunchError(f"{what} is a 0-d array; pass a Python scalar or a 1-element array")
+    return arr
+
+
+def array_spec(arr: np.ndarray) -> ArraySpec:
+    return ArraySpec(D.from_numpy(arr.dtype), arr.ndim, arr.strides[-1] == arr.itemsize,
+                     arr.ctypes.data % 16 == 0)
+
+
+def _is_array(x):
+    return isinstance(x, np.ndarray) or hasattr(x, "__array_interface__") or hasattr(x, "__dlpack__") \
+        or hasattr(x, "__cuda_array_interface__")
+
+
+def _scalar_spec(x):
+    if isinstance(x, np.generic):
+        dt = D.from_numpy(x.dtype)
+        if dt is None:
+            return None
+        return ScalarSpec(dt), x
+    if isinstance(x, bool):
+        return ScalarSpec(D.bool_), x
+    if isinstance(x, numbers.Integral):
+        v = int(x)
+        if not -2**63 <= v < 2**64:
+            raise TileLaunchError(f"integer {v} does not fit in 64 bits")
+        return ScalarSpec(D.scalar_dtype(v) if v < 2**63 else D.uint64), v
+    if isinstance(x, numbers.Real):
+        return ScalarSpec(D.float32), float(x)
+    return None
+
+
+def _const_value(name, x, annotation_type):
+    try:
+        hash(x)
+    except TypeError:
+        raise TileLaunchError(f"Constant parameter '{name}' must be hashable, got {type(x).__name__}") from None
+    if annotation_type in (int, float, bool) and not isinstance(x, (annotation_type, np.generic)):
+        if not (annotation_type is float and isinstance(x, numbers.Real)) or isinstance(x, bool) and annotation_type is not bool:
+            raise TileLaunchError(f"Constant[{annotation_type.__name__}] parameter '{name}' got "
+                                  f"{type(x).__name__} {x!r}")
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def classify(kernel, args):
+    """(specs, host values in IR parameter order, names of those parameters)."""
+    if not isinstance(args, (tuple, list)):
+        raise TileLaunchError(f"kernel arguments must be a tuple, got {type(args).__name__}")
+    params = list(kernel.signature.parameters.values())
+    if len(args) != len(params):
+        raise TileLaunchError(f"kernel '{kernel.__name__}' takes {len(params)} arguments "
+                              f"({', '.join(p.name for p in params)}), got {len(args)}")
+    consts = kernel.constant_params
+    specs, values, names = [], [], []
+    for p, x in zip(params, args):
+        what = f"argument '{p.name}' of kernel '{kernel.__name__}'"
+        if p.name in consts:
+            ann = kernel.fn.__annotations__.get(p.name)
+            t = getattr(ann, "type", None)
+            specs.append(ConstSpec(_const_value(p.name, x, t)))
+            continue
+        if _is_array(x):
+            arr = to_host_array(x, what)
+            specs.append(array_spec(arr))
+            values.append(arr)
+            names.append(p.name)
+            continue
+        if isinstance(x, (list, tuple)):
+            if not x:
+                raise TileLaunchError(f"{what} is an empty sequence")
+            if not all(_is_array(e) for e in x):
+                raise TileLaunchError(f"{what} is a {type(x).__name__} of "
+                                      f"{type(next(e for e in x if not _is_array(e))).__name__}; an array is "
+                                      "expected here (wrap it with np.asarray) or a list/tuple of arrays")
+            arrs = [to_host_array(e, f"{what}[{i}]") for i, e in enumerate(x)]
+            specs.append(ArrayListSpec(tuple(array_spec(a) for a in arrs)))
+            values.extend(arrs)
+            names.extend(f"{p.name}[{i}]" for i in range(len(arrs)))
+            continue
+        s = _scalar_spec(x)
+        if s is None:
+            raise TileLaunchError(f"{what} has unsupported type {type(x).__name__}; pass arrays, "
+                                  "numbers, or lists of arrays")
+        specs.append(s[0])
+        values.append(s[1])
+        names.append(p.name)
+    return tuple(specs), values, names
+
+
+def normalize_grid(grid):
+    if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
+        grid = (grid,)
+    if not isinstance(grid, (tuple, list)) or not 1 <= len(grid) <= 3:
+        raise TileLaunchError(f"grid must be an int or a tuple of 1 to 3 ints, got {grid!r}")
+    for g in grid:
+        if isinstance(g, bool) or not isinstance(g, (int, np.integer)):
+            raise TileLaunchError(f"grid entries must be ints, got {grid!r}")
+        if g < 1:
+            raise TileLaunchError(f"grid {tuple(grid)} is empty or negative; every dimension must be >= 1")
+    g = tuple(int(x) for x in grid) + (1,) * (3 - len(grid))
+    if g[0] * g[1] * g[2] >= 2**31:
+        raise TileLaunchError(f"grid {g} has more than 2**31 blocks")
+    return g

@@ -1,0 +1,64 @@
+"""`tw.launch` and `tw.compile`: specialise a kernel for its arguments, pick a backend, run."""
+from __future__ import annotations
+
+from .. import backends
+from ..errors import TileLaunchError
+from ..frontend.kernel import Kernel, params_written
+from ..ir import print_function
+from .args import classify, normalize_grid
+
+
+def _check_kernel(kernel):
+    if not isinstance(kernel, Kernel):
+        raise TileLaunchError(f"expected a @tw.kernel function, got {type(kernel).__name__}; "
+                              "decorate it with @tw.kernel")
+
+
+def _check_writable(fn, values, names):
+    for i in params_written(fn):
+        v = values[i]
+        if not v.flags.writeable:
+            raise TileLaunchError(f"the kernel writes to '{names[i]}', which is read-only")
+
+
+def _prepare(kernel, args, backend_name):
+    specs, values, names = classify(kernel, args)
+    key = (specs, backend_name)
+    entry = kernel.runtime_cache.get(key)
+    if entry is None:
+        fn = kernel.lower(specs)
+        exe = backends.get(backend_name).compile(fn)
+        entry = kernel.runtime_cache[key] = (fn, exe)
+    return entry, values, names
+
+
+def launch(stream, grid, kernel, args):
+    """Run `kernel` once per block of `grid` (1-3 ints) on `args`. Host arrays run on the backend
+    named by TILEWISE_BACKEND. Every argument is checked before any block runs."""
+    _check_kernel(kernel)
+    grid = normalize_grid(grid)
+    (fn, exe), values, names = _prepare(kernel, args, backends.host_backend_name())
+    _check_writable(fn, values, names)
+    exe.run(values, grid)
+
+
+class CompiledKernel:
+    """What `tw.compile` returns: the IR text and whatever the backend exposes."""
+
+    def __init__(self, fn, exe, target):
+        self.function, self.executable, self.target = fn, exe, target
+        self.ir = print_function(fn)
+        self.code = exe.code
+        self.binary = exe.binary
+        self.resources = exe.resources
+
+    def __repr__(self):
+        return f"<CompiledKernel {self.function.name} for {self.target}>"
+
+
+def compile(kernel, args, target=None):  # noqa: A001 - the public name follows the design
+    """Specialise and compile without launching; `target` is a backend name ("reference", ...)."""
+    _check_kernel(kernel)
+    target = target or backends.host_backend_name()
+    (fn, exe), _, _ = _prepare(kernel, args, target.split(":")[0])
+    return CompiledKernel(fn, exe, target)
