@@ -41,7 +41,8 @@ def _index_tuple(b, index, ndim, what="index"):
     if not isinstance(index, tuple):
         index = (index,)
     if len(index) != ndim:
-        raise TileValueError(f"{what} has {len(index)} entries but the array has {ndim} dimensions")
+        raise TileValueError(f"{what} has {len(index)} entries but the array has {ndim} dimension(s); pass one "
+                             "index per array dimension, as a tuple")
     return [S.scalar_index(b, i, what).v for i in index]
 
 
@@ -52,12 +53,14 @@ def _order(order, ndim):
         return tuple(reversed(range(ndim)))
     if isinstance(order, tuple) and sorted(order) == list(range(ndim)):
         return order
-    raise TileValueError(f"order must be 'C', 'F' or a permutation of {ndim} axes, got {order!r}")
+    raise TileValueError(f"order must be 'C', 'F' or a permutation of {ndim} axes (e.g. "
+                         f"{tuple(reversed(range(ndim)))}), got {order!r}")
 
 
 def _array(x, what="array"):
     if not isinstance(x, ArrayV):
-        raise TileTypeError(f"{what} must be an array parameter, got {describe(x)}")
+        raise TileTypeError(f"{what} must be an array parameter, got {describe(x)}; arrays come from kernel "
+                            "arguments: pass an array (or a list of arrays, indexed as As[i]) at launch")
     return x
 
 
@@ -70,9 +73,15 @@ def load(b, array, index, shape, *, order="C", padding_mode=L.PaddingMode.UNDETE
     arr = _array(array)
     shape = S.const_shape(shape, "load shape")
     if len(shape) != arr.ndim:
-        raise TileValueError(f"load shape {shape} has rank {len(shape)} but '{arr.name}' has {arr.ndim} dimensions")
+        raise TileValueError(f"load shape {shape} has rank {len(shape)} but '{arr.name}' has {arr.ndim} "
+                             "dimension(s); give one tile dimension per array dimension (use 1 for a dimension "
+                             "you do not tile, and reshape afterwards)")
     if not isinstance(padding_mode, L.PaddingMode):
-        raise TileTypeError(f"padding_mode must be a tw.PaddingMode, got {describe(padding_mode)}")
+        raise TileTypeError(f"padding_mode must be a tw.PaddingMode (e.g. tw.PaddingMode.ZERO), got "
+                            f"{describe(padding_mode)}")
+    if padding_mode.name in ("NAN", "POS_INF", "NEG_INF") and not arr.dtype.is_float:
+        raise TileTypeError(f"padding_mode {padding_mode.name} needs a float array, '{arr.name}' is "
+                            f"{arr.dtype.name}; use ZERO, or mask with tw.where after loading")
     idx = _index_tuple(b, index, arr.ndim)
     return TileV(b.one("load", [arr.v, *idx], shape=shape, order=_order(order, arr.ndim),
                        padding=padding_mode.value))
@@ -86,7 +95,8 @@ def store(b, array, index, tile, *, order="C", latency=None, allow_tma=None):
     if t.ndim == 0:
         t = S.reshape(b, t, (1,) * arr.ndim)
     if t.ndim != arr.ndim:
-        raise TileValueError(f"cannot store a tile of rank {t.ndim} into '{arr.name}' of rank {arr.ndim}")
+        raise TileValueError(f"cannot store a tile of rank {t.ndim} into '{arr.name}' of rank {arr.ndim}; "
+                             "reshape the tile to the array's rank first")
     idx = _index_tuple(b, index, arr.ndim)
     b.emit("store", [arr.v, *idx, t.v], order=_order(order, arr.ndim))
 
@@ -271,7 +281,8 @@ def bitcast(b, x, dtype):
     dt = to_dtype(dtype)
     x = S.as_tile(b, x)
     if x.dtype.bits != dt.bits:
-        raise TileTypeError(f"bitcast from {x.dtype.name} to {dt.name} changes the width")
+        raise TileTypeError(f"bitcast from {x.dtype.name} ({x.dtype.bits} bits) to {dt.name} ({dt.bits} bits) "
+                            "changes the width; bitcast needs a dtype of the same width, and astype converts values")
     return x if x.dtype is dt else TileV(b.one("bitcast", [x.v], dtype=dt))
 
 
@@ -291,6 +302,7 @@ def _reduce(fn):
         if x.ndim == 0:
             return S.const(b, 0, D.int32) if fn in ("argmax", "argmin") else x
         axes = _axes(axis, x.ndim)
+        kept_shape = (1,) * x.ndim
         if fn in ("argmax", "argmin") and len(axes) > 1:
             x = S.reshape(b, x, (-1,)) if axis is None else x
             axes = (0,) if axis is None else axes
@@ -298,7 +310,9 @@ def _reduce(fn):
                 raise TileValueError(f"{fn} takes a single axis")
         if x.dtype.is_bool and fn in ("sum", "prod"):
             x = S.cast(b, x, D.int32)
-        return TileV(b.one("reduce", [x.v], fn=fn, axes=axes, keepdims=bool(keepdims)))
+        out = TileV(b.one("reduce", [x.v], fn=fn, axes=axes, keepdims=bool(keepdims)))
+        # argmax(axis=None, keepdims=True) keeps every axis as 1, as NumPy does, though it reduced a flat view
+        return S.reshape(b, out, kept_shape) if keepdims and axis is None else out
     impl.__doc__ = f"{fn} over `axis` (all axes when None), optionally keeping reduced dims as 1."
     return impl
 
@@ -336,7 +350,8 @@ def _mm_operands(b, x, y):
     if x.ndim < 2 or y.ndim < 2:
         raise TileTypeError(f"matmul needs tiles of rank >= 2, got shapes {x.shape} and {y.shape}")
     if x.shape[-1] != y.shape[-2]:
-        raise TileTypeError(f"matmul inner dimensions differ: {x.shape} @ {y.shape}")
+        raise TileTypeError(f"matmul inner dimensions differ: {x.shape} @ {y.shape}; the last dimension of the "
+                            "left operand must match the second-to-last of the right (transpose one with .T?)")
     batch = S.broadcast_shapes(x.shape[:-2], y.shape[:-2])
     x = S.broadcast_to(b, x, batch + x.shape[-2:])
     y = S.broadcast_to(b, y, batch + y.shape[-2:])
@@ -370,7 +385,8 @@ def mma(b, x, y, acc):
     x, y = S.cast(b, x, dt), S.cast(b, y, dt)
     shape = x.shape[:-1] + y.shape[-1:]
     if acc.shape != shape:
-        raise TileTypeError(f"mma accumulator has shape {acc.shape}, the product has {shape}")
+        raise TileTypeError(f"mma accumulator has shape {acc.shape}, the product has {shape}; create the "
+                            f"accumulator with that shape, e.g. tw.zeros({shape}, tw.float32)")
     return TileV(b.one("matmul", [x.v, y.v, acc.v], dtype=acc.dtype))
 
 
@@ -388,7 +404,8 @@ def permute(b, x, axes):
     x = S.require_tile(x)
     axes = tuple(S.const_axis(a, x.ndim) for a in axes)
     if sorted(axes) != list(range(x.ndim)):
-        raise TileValueError(f"{axes} is not a permutation of {x.ndim} axes")
+        raise TileValueError(f"{axes} is not a permutation of {x.ndim} axes; name each axis 0..{x.ndim - 1} "
+                             "exactly once")
     return x if axes == tuple(range(x.ndim)) else TileV(b.one("permute", [x.v], perm=axes))
 
 

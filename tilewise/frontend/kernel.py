@@ -38,6 +38,11 @@ class ScalarSpec:
 @dataclass(frozen=True)
 class ConstSpec:
     value: object
+    kind: type = None  # 1, 1.0 and True compare equal but specialise differently (promotion differs)
+
+    def __post_init__(self):
+        if self.kind is None:
+            object.__setattr__(self, "kind", type(self.value))
 
 
 class Kernel:
@@ -84,8 +89,27 @@ class Kernel:
         """Tile IR for one specialisation (cached)."""
         fn = self._ir_cache.get(specs)
         if fn is None:
-            fn = self._ir_cache[specs] = _build(self, specs)
+            try:
+                fn = _build(self, specs)
+            except TileError as e:
+                raise _user_facing(e) from _internal_cause(e)
+            self._ir_cache[specs] = fn
         return fn
+
+
+def _user_facing(e: TileError) -> TileError:
+    """The error as the user should see it: no compiler frames, no chained internal exceptions, and no
+    private subclass (NeedsUnroll) in place of its public class."""
+    public = next(c for c in type(e).__mro__ if c.__module__ == TileError.__module__)
+    if public is not type(e):
+        e = public(e.message, e.loc)
+    e.__context__ = None
+    return e.with_traceback(None)
+
+
+def _internal_cause(e: TileError):
+    """Compiler bugs keep their cause so the report shows where they happened; user errors have none."""
+    return e.__cause__ if "internal compiler error" in e.message else None
 
 
 def _build(kernel: Kernel, specs) -> Function:

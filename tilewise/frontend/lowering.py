@@ -9,6 +9,7 @@ import builtins as py
 import enum
 import inspect
 import math
+import re
 import types
 
 import numpy as np
@@ -31,10 +32,60 @@ CMPOPS = {ast.Eq: "eq", ast.NotEq: "ne", ast.Lt: "lt", ast.LtE: "le", ast.Gt: "g
 RETURN = "__return__"
 MAX_UNROLL = 4096
 # Python callables that may run at compile time on constant arguments.
-PURE_MODULES = {"math", "operator", "builtins", "numpy"}
+# Builtins are listed one by one: eval, exec, open, input, __import__... must never run at compile time.
+PURE_MODULES = {"math", "operator", "numpy"}
+IMPURE_PREFIXES = ("numpy.random",)
+IMPURE_NUMPY = {"load", "save", "savez", "savez_compressed", "loadtxt", "savetxt", "genfromtxt", "fromfile",
+                "memmap", "fromregex", "set_printoptions", "seterr"}
 PURE_BUILTINS = {py.int, py.float, py.bool, py.len, py.tuple, py.list, py.range, py.zip, py.enumerate,
                  py.isinstance, py.divmod, py.round, py.str, py.reversed, py.sorted, py.any, py.all,
-                 py.pow, py.hasattr, py.getattr, py.type}
+                 py.pow, py.hasattr, py.getattr, py.type, py.min, py.max, py.abs, py.sum, py.slice, py.map,
+                 py.filter, py.issubclass, py.callable, py.repr, py.format, py.ord, py.chr, py.hash, py.frozenset}
+
+
+_ARG_HINT = "pass the value as a kernel argument (tw.Constant[...] for compile-time values)"
+# Statements the tile language rejects: (keyword shown to the user, what to write instead).
+UNSUPPORTED_STMTS = {
+    "Break": ("break", "use a while loop whose condition becomes false"),
+    "Continue": ("continue", "guard the rest of the body with if"),
+    "FunctionDef": ("def", "define helper functions at module level and call them"),
+    "AsyncFunctionDef": ("async def", "define helper functions at module level and call them"),
+    "ClassDef": ("class", "define classes at module level"),
+    "With": ("with", "context managers do not run inside a kernel; move the with around the tw.launch call"),
+    "AsyncWith": ("async with", "move it around the tw.launch call"),
+    "AsyncFor": ("async for", "loop with 'for i in range(...)'"),
+    "Try": ("try", "exceptions cannot be caught in a kernel; remove the try and check conditions with "
+            "if or tw.assert_"),
+    "TryStar": ("try", "exceptions cannot be caught in a kernel; remove the try"),
+    "Raise": ("raise", "fail the launch with tw.assert_(condition, message)"),
+    "Delete": ("del", "rebind the name instead; tiles are freed automatically"),
+    "Global": ("global", _ARG_HINT),
+    "Nonlocal": ("nonlocal", _ARG_HINT),
+    "Import": ("import", "import at module level"),
+    "ImportFrom": ("from ... import", "import at module level"),
+    "Match": ("match", "use if/elif on the value"),
+}
+# Expressions the tile language rejects, likewise.
+UNSUPPORTED_EXPRS = {
+    "Lambda": ("lambda expressions", "define a helper function at module level and call it"),
+    "ListComp": ("list comprehensions", "write the values out as a tuple, or compute on a whole tile "
+                 "(tw.arange, broadcasting)"),
+    "SetComp": ("set comprehensions", "write the values out as a tuple"),
+    "DictComp": ("dict comprehensions", "use tuples or pass values as tw.Constant arguments"),
+    "GeneratorExp": ("generator expressions", "write the values out as a tuple, or use a tile reduction "
+                     "(tw.sum, tw.max...)"),
+    "Dict": ("dict displays", "use tuples, or pass values as tw.Constant arguments"),
+    "Set": ("set displays", "use a tuple"),
+    "NamedExpr": ("assignment expressions (:=)", "assign in a separate statement"),
+    "Yield": ("yield", "kernels cannot be generators; store results with tw.store"),
+    "YieldFrom": ("yield from", "kernels cannot be generators; store results with tw.store"),
+    "Await": ("await", "kernels cannot be async"),
+}
+
+
+OP_SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
+              ast.Pow: "**", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.LShift: "<<",
+              ast.RShift: ">>", ast.MatMult: "@"}
 
 
 class NeedsUnroll(TileTypeError):
@@ -50,6 +101,19 @@ def _assigned_names(stmts):
     return names
 
 
+def _last_assignment(stmts, name, default):
+    """The last statement in `stmts` that binds `name`: where a loop-carried type error is reported."""
+    best = default
+    for stmt in stmts:
+        for node in ast.walk(stmt):
+            targets = node.targets if isinstance(node, ast.Assign) else \
+                [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []
+            if any(isinstance(t, ast.Name) and t.id == name for tg in targets for t in ast.walk(tg)):
+                if best is default or (node.lineno, node.col_offset) > (best.lineno, best.col_offset):
+                    best = node
+    return best
+
+
 def _ends_with_return(stmts):
     return bool(stmts) and isinstance(stmts[-1], ast.Return)
 
@@ -58,6 +122,7 @@ class Lowering:
     def __init__(self, source, builder, vars_, in_helper=False):
         self.src, self.b, self.vars, self.in_helper = source, builder, vars_, in_helper
         self.loop_depth = 0
+        self.scoped_out = {}  # name -> why it is not visible here (bound only inside an if or a loop)
 
     # ---- errors ---------------------------------------------------------------------------------
 
@@ -76,6 +141,11 @@ class Lowering:
             raise
         except IRTypeError as e:
             raise TileTypeError(str(e), self.src.loc(node)) from None
+        except (RecursionError, MemoryError):
+            raise
+        except Exception as e:  # a compiler bug: still name the user's line; keep the cause for the report
+            raise TileError(f"internal compiler error ({type(e).__name__}: {e}) while compiling this line; "
+                            "please report it", self.src.loc(node)) from e
         finally:
             self.b.loc = saved
 
@@ -100,13 +170,9 @@ class Lowering:
     def stmt(self, node) -> bool:
         handler = getattr(self, "stmt_" + type(node).__name__, None)
         if handler is None:
-            hint = {"Break": "use a while loop whose condition becomes false",
-                    "Continue": "guard the rest of the body with if",
-                    "FunctionDef": "define helper functions at module level and call them",
-                    "With": "", "Try": "", "Raise": "", "Delete": "", "Global": "", "Nonlocal": "",
-                    "Lambda": ""}.get(type(node).__name__, "")
-            self.fail(node, TileSyntaxError,
-                      f"'{type(node).__name__.lower()}' statements are not supported in a kernel"
+            kind = type(node).__name__
+            keyword, hint = UNSUPPORTED_STMTS.get(kind, (kind.lower(), ""))
+            self.fail(node, TileSyntaxError, f"'{keyword}' statements are not supported in a kernel"
                       + (f"; {hint}" if hint else ""))
         return bool(handler(node))
 
@@ -128,7 +194,8 @@ class Lowering:
     def stmt_AugAssign(self, node):
         if not isinstance(node.target, ast.Name):
             self.fail(node.target, TileSyntaxError, "tiles are immutable: only names can be updated with "
-                      f"'{ast.unparse(node.op) if hasattr(ast, 'unparse') else 'op='}='")
+                      f"'{OP_SYMBOLS.get(type(node.op), 'op')}='; build a new tile (tw.where) or write to an "
+                      "array with tw.store / tw.scatter")
         current = self.name(node.target)
         self.vars[node.target.id] = self.binop(type(node.op), current, self.expr(node.value))
 
@@ -136,21 +203,27 @@ class Lowering:
         if isinstance(target, ast.Name):
             self.vars[target.id] = value
         elif isinstance(target, (ast.Tuple, ast.List)):
-            if isinstance(value, TileV) or not isinstance(value, (tuple, list)):
-                self.fail(target, TileTypeError, f"cannot unpack {describe(value)}")
+            if isinstance(value, TileV):
+                self.fail(target, TileTypeError, f"cannot unpack {describe(value)}: tiles are not iterable; work "
+                          "on the whole tile, or take one element with tw.extract(t, (i,), (1,)).item()")
+            if not isinstance(value, (tuple, list)):
+                self.fail(target, TileTypeError, f"cannot unpack {describe(value)}; only tuples can be unpacked")
             if len(value) != len(target.elts):
-                self.fail(target, TileValueError, f"cannot unpack {len(value)} values into {len(target.elts)} names")
+                self.fail(target, TileValueError, f"cannot unpack {len(value)} values into {len(target.elts)} "
+                          "names; use one name per value")
             for t, v in zip(target.elts, value):
                 self.assign(t, v)
         elif isinstance(target, ast.Subscript):
             self.fail(target, TileSyntaxError, "tiles and arrays cannot be assigned element-wise; build a new "
                       "tile (tw.where) or write to an array with tw.store / tw.scatter")
         else:
-            self.fail(target, TileSyntaxError, f"cannot assign to {type(target).__name__}")
+            self.fail(target, TileSyntaxError, f"cannot assign to {type(target).__name__.lower()} "
+                      f"'{ast.unparse(target)}' in a kernel; bind the result to a new name")
 
     def stmt_Return(self, node):
         if self.loop_depth:
-            self.fail(node, TileSyntaxError, "return inside a loop is not supported")
+            self.fail(node, TileSyntaxError, "return inside a loop is not supported; let the loop finish (use "
+                      "a while loop whose condition becomes false) and guard the rest with if")
         value = None if node.value is None else self.expr(node.value)
         if not self.in_helper and value is not None:
             self.fail(node, TileSyntaxError, "a kernel cannot return a value; store results with tw.store")
@@ -168,7 +241,8 @@ class Lowering:
 
     def _const_test(self, test):
         try:
-            return is_const(self.expr(test))
+            with self.b.at(Block()):  # a probe: its ops (an atomic, say) must not run twice
+                return is_const(self.expr(test))
         except TileError:
             return False
 
@@ -196,6 +270,8 @@ class Lowering:
             vals = [v.get(n) for _, v in outcomes]
             if any(n not in v for _, v in outcomes):
                 self.vars.pop(n, None)  # defined on one path only: not usable after the if
+                self.scoped_out[n] = (f"'{n}' is assigned on only one path of the runtime if at line "
+                                      f"{self.src.loc(node)[1]}; assign it before the if (or in both branches)")
                 continue
             if all(is_const(v) for v in vals) and _same_const(*vals):
                 self.vars[n] = vals[0]
@@ -246,7 +322,8 @@ class Lowering:
     def _range_args(self, node):
         it = node.iter
         if not (isinstance(it, ast.Call) and self._is_range(it.func)):
-            self.fail(it, TileSyntaxError, "kernels loop with 'for i in range(...)' only")
+            self.fail(it, TileSyntaxError, "kernels loop with 'for i in range(...)' only; to visit the items "
+                      "of a tuple, loop over range(len(items)) and index it")
         if it.keywords:
             self.fail(it, TileSyntaxError, "range() takes positional arguments")
         args = [self.expr(a) for a in it.args]
@@ -273,7 +350,8 @@ class Lowering:
         if all(is_const(a) for a in args):
             for a in args:
                 if not isinstance(a, int):
-                    self.fail(node.iter, TileTypeError, f"range() needs integers, got {describe(a)}")
+                    self.fail(node.iter, TileTypeError, f"range() needs integers, got {describe(a)}; convert "
+                              "with int(...) or compute a trip count with tw.cdiv")
             if args[2] == 0:
                 self.fail(node.iter, TileValueError, "range() step must not be zero")
             trips = len(range(*args))
@@ -313,12 +391,16 @@ class Lowering:
     def stmt_While(self, node):
         if node.orelse:
             self.fail(node, TileSyntaxError, "while ... else is not supported")
-        test = self.expr(node.test)
+        # Probe the condition in a scratch block that is thrown away: a condition with side effects
+        # (`while tw.atomic_cas(...) == 1`, a spin lock) must only run inside the loop.
+        with self.b.at(Block()):
+            test = self.expr(node.test)
         if is_const(test) and not test:
             return False
         if is_const(test):
             self.fail(node.test, TileSyntaxError, "a while loop needs a runtime condition (break is not "
-                      "supported, so 'while True' would never end)")
+                      "supported, so 'while True' would never end); write the exit condition in the header, "
+                      "e.g. 'while i < n:'")
 
         def bind(block, names):
             for n, a in zip(names, block.args):
@@ -362,17 +444,24 @@ class Lowering:
                                 if not isinstance(before[n], TileV):
                                     types_[n], retry = v.type, True
                                     continue
-                                self.fail(node, TileTypeError, f"'{n}' changes type inside the loop, from {types_[n]} "
+                                self.fail(_last_assignment(node.body, n, node), TileTypeError,
+                                          f"'{n}' changes type inside the loop, from {types_[n]} "
                                           f"to {v.type}; loop-carried values keep one shape and dtype "
-                                          "(initialise it with tw.zeros/tw.full of the final shape and dtype)")
+                                          + (f"(convert it back with .astype(tw.{types_[n].dtype.name}) before "
+                                             "the end of the body, or initialise it with the dtype the loop "
+                                             "gives it)" if v.type.shape == types_[n].shape else
+                                             "(initialise it with tw.zeros/tw.full of the final shape and dtype)"))
                             if v is None or (not isinstance(v, TileV) and not is_py_scalar(v)):
-                                self.fail(node, TileTypeError, f"'{n}' must stay a number or tile inside the loop")
+                                self.fail(_last_assignment(node.body, n, node), TileTypeError,
+                                          f"'{n}' must stay a number or tile inside the loop, got "
+                                          f"{describe(v)}; give it a tile or number on every path")
                             outs.append(self._materialize(node, n, v, types_[n]).v)
                         self.b.emit("yield", outs)
                         after_body = self.vars
                         for n in assigned - set(names) - exclude:
                             if n in before and not _same_const(before[n], after_body.get(n)):
-                                self.fail(node, TileTypeError, f"'{n}' is rebound to {describe(after_body.get(n))} "
+                                self.fail(_last_assignment(node.body, n, node), TileTypeError,
+                                          f"'{n}' is rebound to {describe(after_body.get(n))} "
                                           "inside a runtime loop; only numbers and tiles can change per iteration")
                 regions.append(block)
             if not retry:
@@ -383,6 +472,9 @@ class Lowering:
         for n in assigned - set(names):
             if n not in before:
                 self.vars.pop(n, None)  # first bound inside the loop: not visible after it
+                self.scoped_out[n] = (f"'{n}' is first assigned inside the runtime loop at line "
+                                      f"{self.src.loc(node)[1]}, so it is not defined after it; assign it "
+                                      "before the loop (e.g. with tw.zeros of its shape and dtype)")
         for n, r in zip(names, op.results):
             self.vars[n] = TileV(r)
         return False
@@ -392,7 +484,9 @@ class Lowering:
     def expr(self, node):
         handler = getattr(self, "expr_" + type(node).__name__, None)
         if handler is None:
-            self.fail(node, TileSyntaxError, f"{type(node).__name__} expressions are not supported in a kernel")
+            kind = type(node).__name__
+            what, hint = UNSUPPORTED_EXPRS.get(kind, (f"{kind} expressions", ""))
+            self.fail(node, TileSyntaxError, f"{what} are not supported in a kernel" + (f"; {hint}" if hint else ""))
         return self._locate(node, handler, node)
 
     def expr_Constant(self, node):
@@ -405,14 +499,20 @@ class Lowering:
                 return self._check_global(node, scope[n]) if scope is not self.vars else scope[n]
         if hasattr(py, n):
             return getattr(py, n)
-        self.fail(node, TileNameError, f"name '{n}' is not defined")
+        if n in self.scoped_out:
+            self.fail(node, TileNameError, self.scoped_out[n])
+        self.fail(node, TileNameError, f"name '{n}' is not defined; assign it before use, or pass it to the "
+                  "kernel as an argument")
 
     expr_Name = name
 
     def _check_global(self, node, value):
         if isinstance(value, (np.ndarray, list, dict, set)) or (hasattr(value, "__dlpack__") and not isinstance(value, type)):
-            self.fail(node, TileTypeError, f"'{node.id}' is a {type(value).__name__} from the enclosing scope; "
-                      "pass arrays to the kernel as arguments")
+            hint = "use a tuple for compile-time constants" if isinstance(value, (list, dict, set)) else \
+                "kernels cannot capture arrays"
+            kind = f"a {type(value).__name__}" if isinstance(value, (list, dict, set)) else "an array"
+            self.fail(node, TileTypeError, f"'{node.id}' is {kind} from the enclosing scope; "
+                      f"{hint}; pass arrays to the kernel as arguments")
         return value
 
     def expr_Attribute(self, node):
@@ -425,7 +525,9 @@ class Lowering:
                 return B.transpose(self.b, obj)
             if attr in B.TILE_METHODS:
                 return Method(B.TILE_METHODS[attr], obj)
-            self.fail(node, TileTypeError, f"tiles have no attribute '{attr}'")
+            alt = f"call tw.{attr}(t) instead" if attr in B.PUBLIC else \
+                f"tiles have .shape, .dtype, .ndim, .T and the methods {', '.join(sorted(B.TILE_METHODS))}"
+            self.fail(node, TileTypeError, f"tiles have no attribute '{attr}'; {alt}")
         if isinstance(obj, ArrayV):
             if attr == "shape":
                 return S.array_shape(self.b, obj)
@@ -475,6 +577,10 @@ class Lowering:
             return self._tile_index(node, obj, idx)
         if isinstance(obj, ArrayV):
             self.fail(node, TileSyntaxError, f"arrays are read with tw.load or tw.gather, not '{obj.name}[...]'")
+        if isinstance(idx, TileV) and isinstance(obj, (tuple, list)):
+            # a constant-range loop over a tuple of tiles: unroll it, as for a list of arrays
+            raise NeedsUnroll(f"indexing a {type(obj).__name__} needs a compile-time index; loop with constant "
+                              "range() bounds so the loop can be unrolled", self.src.loc(node))
         if isinstance(idx, TileV):
             self.fail(node.slice, TileTypeError, f"cannot index {describe(obj)} with a runtime value")
         try:
@@ -495,7 +601,8 @@ class Lowering:
                 shape.append(1)
             elif isinstance(i, slice) and i == slice(None):
                 if axis >= x.ndim:
-                    self.fail(node, TileValueError, f"too many indices for a tile of shape {x.shape}")
+                    self.fail(node, TileValueError, f"too many indices for a tile of shape {x.shape}; use one ':' "
+                              "per tile dimension, and None for each new axis")
                 shape.append(x.shape[axis])
                 axis += 1
             else:
@@ -571,7 +678,8 @@ class Lowering:
             else:
                 x = self.expr(v.value)
                 if not is_const(x):
-                    self.fail(v, TileSyntaxError, "f-strings with runtime values are only supported in print()")
+                    self.fail(v, TileSyntaxError, "f-strings with runtime values are only supported in print(); "
+                              "write print(f'...') directly, or tw.printf('%f', value)")
                 spec = self.expr(v.format_spec) if v.format_spec else ""
                 parts.append(format(x, spec))
         return "".join(parts)
@@ -635,14 +743,21 @@ class Lowering:
                 self.fail(node, TileValueError, f"{getattr(func, '__name__', func)}(...) failed at compile time: {e}")
         if func is py.range:
             self.fail(node, TileSyntaxError, "range() with runtime bounds is only allowed as a for-loop iterator")
-        self.fail(node, TileTypeError, f"{getattr(func, '__name__', describe(func))}() cannot be called in a kernel"
-                  + (" with runtime arguments" if callable(func) else ""))
+        name = getattr(func, "__name__", None)
+        if not callable(func) or name is None:
+            self.fail(node, TileTypeError, f"{describe(func)} is not callable")
+        if _pure(func):
+            alt = f"tw.{name}" if name in B.PUBLIC else "the tw.* functions"
+            self.fail(node, TileTypeError, f"{name}() runs only on compile-time values and got a runtime tile or "
+                      f"scalar; use {alt} on tiles")
+        self.fail(node, TileTypeError, f"{name}() cannot be called in a kernel; a kernel may call tw.* functions, "
+                  "Python helper functions (they are inlined), and math/numpy functions on compile-time values")
 
     def _call_rule(self, node, impl, args, kwargs, name):
         try:
             inspect.signature(impl).bind(self.b, *args, **kwargs)
         except TypeError as e:
-            self.fail(node, TileTypeError, f"{name}(): {e}")
+            self.fail(node, TileTypeError, f"{name}(): {e}; the signature is {name}{_user_signature(impl)}")
         return impl(self.b, *args, **kwargs)
 
     def inline(self, node, fn, args, kwargs):
@@ -681,10 +796,21 @@ class Lowering:
                 if is_const(x):
                     piece.append(format(x, spec).replace("%", "%%"))
                 else:
-                    piece.append("%" + (spec or "") + "v")
+                    # `{x:.2f}` already names its conversion (printf's "%.2f"); `{x}` and `{x:5}` print as %v
+                    piece.append("%" + spec + ("" if spec[-1:] in "diouxXeEfFgGcs" and spec else "v"))
                     vals.append(S.require_tile(x).v)
             fmt.append("".join(piece))
         self.b.emit("printf", vals, fmt=sep.join(fmt) + end, python=True)
+
+
+def _user_signature(impl):
+    """A lowering rule's signature without its leading builder parameter."""
+    try:
+        sig = inspect.signature(impl)
+    except (TypeError, ValueError):
+        return "(...)"
+    text = str(sig.replace(parameters=list(sig.parameters.values())[1:]))
+    return re.sub(r"<(\w+)\.(\w+): [^>]*>", r"tw.\1.\2", text)  # enum defaults as users write them
 
 
 def _hashable(x):
@@ -715,6 +841,9 @@ def _pure(func):
     if isinstance(func, type) and (issubclass(func, (np.generic, enum.Enum))):
         return True
     mod = getattr(func, "__module__", None) or ""
+    if mod.startswith(IMPURE_PREFIXES) or (mod.split(".")[0] == "numpy" and
+                                           getattr(func, "__name__", "") in IMPURE_NUMPY):
+        return False
     return mod.split(".")[0] in PURE_MODULES or func in (math.ceil, math.floor, L.cdiv)
 
 

@@ -67,7 +67,9 @@ def broadcast_shapes(*shapes):
     try:
         return tuple(np.broadcast_shapes(*shapes))
     except ValueError:
-        raise TileTypeError("shapes " + " and ".join(map(str, shapes)) + " cannot be broadcast together") from None
+        raise TileTypeError("shapes " + " and ".join(map(str, shapes)) + " cannot be broadcast together; "
+                            "each dimension must match or be 1 (add axes with x[:, None], or reshape / "
+                            "tw.broadcast_to)") from None
 
 
 def broadcast_to(b, x: TileV, shape) -> TileV:
@@ -75,12 +77,14 @@ def broadcast_to(b, x: TileV, shape) -> TileV:
     if x.shape == shape:
         return x
     if len(shape) < x.ndim:
-        raise TileTypeError(f"cannot broadcast a tile of shape {x.shape} to {shape}")
+        raise TileTypeError(f"cannot broadcast a tile of shape {x.shape} to {shape}; each dimension must "
+                            "match or be 1")
     v = x.v
     if x.ndim < len(shape):
         v = b.one("reshape", [v], shape=(1,) * (len(shape) - x.ndim) + x.shape)
     if any(s != d and s != 1 for s, d in zip(v.type.shape, shape)):
-        raise TileTypeError(f"cannot broadcast a tile of shape {x.shape} to {shape}")
+        raise TileTypeError(f"cannot broadcast a tile of shape {x.shape} to {shape}; each dimension must "
+                            "match or be 1")
     return TileV(b.one("broadcast", [v], shape=shape))
 
 
@@ -181,7 +185,8 @@ def reshape(b, x: TileV, shape) -> TileV:
         known = math.prod(s for s in shape if s != -1)
         shape = tuple(math.prod(x.shape) // max(known, 1) if s == -1 else s for s in shape)
     if math.prod(shape) != math.prod(x.shape):
-        raise TileValueError(f"cannot reshape a tile of shape {x.shape} ({math.prod(x.shape)} elements) to {shape}")
+        raise TileValueError(f"cannot reshape a tile of shape {x.shape} ({math.prod(x.shape)} elements) to {shape} "
+                             f"({math.prod(shape)} elements); the new shape must have the same number of elements")
     if shape == x.shape:
         return x
     return TileV(b.one("reshape", [x.v], shape=shape))
@@ -191,8 +196,14 @@ def const_shape(shape, what="shape"):
     if isinstance(shape, int) and not isinstance(shape, bool):
         shape = (shape,)
     if not isinstance(shape, (tuple, list)) or not all(isinstance(s, int) and not isinstance(s, bool) for s in shape):
+        got = describe(shape) if not isinstance(shape, (tuple, list)) else \
+            "(" + ", ".join(describe(s) if isinstance(s, TileV) else repr(s) for s in shape) + ")"
+        runtime = isinstance(shape, TileV) or (isinstance(shape, (tuple, list)) and
+                                               any(isinstance(s, TileV) for s in shape))
         raise TileTypeError(f"{what} must be a tuple of compile-time ints (literals or tw.Constant "
-                            f"parameters), got {describe(shape) if not isinstance(shape, (tuple, list)) else shape}")
+                            f"parameters), got {got}" + ("; a runtime scalar cannot size a tile: make it a "
+                                                         "tw.Constant[int] parameter, or load a fixed-size tile "
+                                                         "and let padding cover the edge" if runtime else ""))
     if any(s < 1 and s != -1 for s in shape):
         raise TileValueError(f"{what} {tuple(shape)} must have positive dimensions")
     return tuple(shape)
@@ -202,7 +213,8 @@ def const_axis(axis, ndim, what="axis"):
     if not isinstance(axis, int) or isinstance(axis, bool):
         raise TileTypeError(f"{what} must be a compile-time int, got {describe(axis)}")
     if not -ndim <= axis < max(ndim, 1):
-        raise TileValueError(f"{what} {axis} is out of range for a tile of rank {ndim}")
+        raise TileValueError(f"{what} {axis} is out of range for a tile of rank {ndim}; use an axis in "
+                             f"[{-ndim}, {max(ndim, 1) - 1}]")
     return axis % max(ndim, 1)
 
 

@@ -24,7 +24,7 @@ class FunctionSource:
         return (self.file, node.lineno + self.line_offset, node.col_offset + self.col_offset)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parse(code, fn):
     try:
         lines, first = inspect.getsourcelines(fn)

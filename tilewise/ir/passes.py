@@ -18,7 +18,8 @@ _FOLD_INT = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "min
 def _has_effects(op) -> bool:
     if op.name in SIDE_EFFECTS:
         return True
-    return any(_has_effects(o) for r in op.regions for o in r.ops)
+    # a region's closing yield only hands values to its op: it makes no loop or branch effectful
+    return any(_has_effects(o) for r in op.regions for o in r.ops if o.name != "yield")
 
 
 def _replace_uses(block: Block, mapping: dict):

@@ -12,6 +12,10 @@ from ..ir import dtypes as D
 _CPU_DLPACK = 1
 
 
+SUPPORTED_DTYPES = ", ".join(["bool", "int8/16/32/64", "uint8/16/32/64", "float16", "bfloat16", "float32",
+                              "float64", "float8_e4m3fn", "float8_e5m2"])
+
+
 def _torch_view(x):
     """PyTorch CPU tensors of dtypes NumPy lacks travel as same-width integers, then are relabelled."""
     name = str(x.dtype).rsplit(".", 1)[-1]
@@ -49,7 +53,8 @@ def to_host_array(x, what):
     else:
         raise TileLaunchError(f"{what} must be an array, got {type(x).__name__}")
     if arr.dtype == object or D.from_numpy(arr.dtype) is None:
-        raise TileLaunchError(f"{what} has dtype {arr.dtype}, which tile kernels do not support")
+        raise TileLaunchError(f"{what} has dtype {arr.dtype}, which tile kernels do not support; convert it "
+                              f"(e.g. .astype(np.float32)) to one of: {SUPPORTED_DTYPES}")
     if arr.ndim == 0:
         raise TileLaunchError(f"{what} is a 0-d array; pass a Python scalar or a 1-element array")
     return arr
@@ -61,6 +66,8 @@ def array_spec(arr: np.ndarray) -> ArraySpec:
 
 
 def _is_array(x):
+    if isinstance(x, np.generic):  # NumPy scalars expose __array_interface__ too, but are scalars
+        return False
     return isinstance(x, np.ndarray) or hasattr(x, "__array_interface__") or hasattr(x, "__dlpack__") \
         or hasattr(x, "__cuda_array_interface__")
 
@@ -87,11 +94,18 @@ def _const_value(name, x, annotation_type):
     try:
         hash(x)
     except TypeError:
-        raise TileLaunchError(f"Constant parameter '{name}' must be hashable, got {type(x).__name__}") from None
-    if annotation_type in (int, float, bool) and not isinstance(x, (annotation_type, np.generic)):
-        if not (annotation_type is float and isinstance(x, numbers.Real)) or isinstance(x, bool) and annotation_type is not bool:
-            raise TileLaunchError(f"Constant[{annotation_type.__name__}] parameter '{name}' got "
-                                  f"{type(x).__name__} {x!r}")
+        raise TileLaunchError(f"Constant parameter '{name}' must be hashable, got {type(x).__name__}; pass an "
+                              "int, float, bool, str or tuple (convert lists with tuple(...))") from None
+    is_bool = isinstance(x, (bool, np.bool_))
+    check = {int: lambda: isinstance(x, numbers.Integral) and not is_bool,
+             bool: lambda: is_bool,
+             float: lambda: isinstance(x, numbers.Real) and not is_bool}.get(annotation_type)
+    if check is not None and not check():
+        article = "an" if annotation_type is int else "a"
+        raise TileLaunchError(f"Constant[{annotation_type.__name__}] parameter '{name}' got "
+                              f"{type(x).__name__} {x!r}; pass {article} {annotation_type.__name__}")
+    if check is not None:  # one spelling per value: 4, np.int64(4) and 4.0 (for a float) specialise alike
+        return annotation_type(x)
     return x.item() if isinstance(x, np.generic) else x
 
 
@@ -147,7 +161,8 @@ def normalize_grid(grid):
         raise TileLaunchError(f"grid must be an int or a tuple of 1 to 3 ints, got {grid!r}")
     for g in grid:
         if isinstance(g, bool) or not isinstance(g, (int, np.integer)):
-            raise TileLaunchError(f"grid entries must be ints, got {grid!r}")
+            raise TileLaunchError(f"grid entries must be ints, got {grid!r}; compute block counts with "
+                                  "tw.cdiv(n, tile) or int(...)")
         if g < 1:
             raise TileLaunchError(f"grid {tuple(grid)} is empty or negative; every dimension must be >= 1")
     g = tuple(int(x) for x in grid) + (1,) * (3 - len(grid))

@@ -18,7 +18,8 @@ def _check_writable(fn, values, names):
     for i in params_written(fn):
         v = values[i]
         if not v.flags.writeable:
-            raise TileLaunchError(f"the kernel writes to '{names[i]}', which is read-only")
+            raise TileLaunchError(f"the kernel writes to '{names[i]}', which is read-only; pass a writable "
+                                  "array (e.g. a .copy())")
 
 
 def _prepare(kernel, args, backend_name):

@@ -10,8 +10,11 @@ import numpy as np
 from ...errors import TileAssertionError
 from ...ir import dtypes as D
 from . import semantics as M
+from . import tiles as T
 
-CHUNK_ELEMENTS = 1 << 25  # bound on the elements one chunk of blocks may hold per value
+# A chunk of blocks holds at most CHUNK_ELEMENTS / 4 elements per value: a few MiB, so temporaries come
+# back from the heap instead of being mapped and page-faulted afresh, while per-op dispatch stays amortised.
+CHUNK_ELEMENTS = 1 << 22
 
 
 def _bcast(mask, ndim):
@@ -52,15 +55,27 @@ def _gather_view(view, coords, ok):
     return view[clipped]
 
 
+def _load_padded(view, idx, shape, padding, dt):
+    coords, ok = _tile_coords(view.shape, idx, shape, range(view.ndim))
+    vals = _gather_view(view, coords, ok)
+    pad = M.padding_value(padding, dt)
+    if not ok.all():
+        vals = np.where(ok, vals, np.array(pad).astype(dt.np) if dt.is_float else np.array(pad, dt.np))
+    return vals
+
+
 def op_load(f, op, arr, *idx):
     a = op.attrs
     view = arr.transpose(a["order"])
-    coords, ok = _tile_coords(arr.shape, idx, a["shape"], a["order"])
-    vals = _gather_view(view, coords, ok)
     dt = op.result.type.dtype
-    pad = M.padding_value(a["padding"], dt)
-    if not ok.all():
-        vals = np.where(ok, vals, np.array(pad).astype(dt.np) if dt.is_float else np.array(pad, dt.np))
+    tiled, full = T.full_tiles(view, a["shape"], idx)
+    if full is not None and full.all():
+        return T.take(tiled, idx, copy=id(arr) not in f.unaliased)
+    if full is None or not full.any():
+        return _load_padded(view, idx, a["shape"], a["padding"], dt)
+    vals = np.empty(full.shape + tuple(a["shape"]), dt.np)
+    vals[full] = T.take(tiled, [i[full] for i in idx], copy=False)
+    vals[~full] = _load_padded(view, [i[~full] for i in idx], a["shape"], a["padding"], dt)
     return vals
 
 
@@ -68,8 +83,19 @@ def op_store(f, op, arr, *rest):
     *idx, tile = rest
     order = op.attrs["order"]
     view = arr.transpose(order)
+    active = f.mask
+    tiled, full = T.full_tiles(view, tile.shape[1:], idx)
+    if full is not None:
+        full &= active
+        if full.all():
+            T.put(tiled, idx, tile)
+            return
+        if full.any():
+            T.put(tiled, [i[full] for i in idx], tile[full])
+            active = active & ~full
+    if not active.all():
+        idx, tile = [i[active] for i in idx], tile[active]
     coords, ok = _tile_coords(arr.shape, idx, tile.shape[1:], order)
-    ok &= _bcast(f.mask, tile.ndim - 1)
     view[tuple(c[ok] for c in coords)] = tile[ok]
 
 
@@ -308,6 +334,16 @@ def used_results(fn):
     return used
 
 
+def _unaliased_arrays(fn, args):
+    """ids of the array arguments that no store, scatter or atomic of the kernel can touch: loads from
+    them may return views, since their contents cannot change while the kernel runs."""
+    pos = {p.id: k for k, p in enumerate(fn.params)}
+    written = [args[pos[op.operands[0].id]] for op in fn.walk()
+               if op.name in ("store", "scatter", "atomic") and op.operands[0].id in pos]
+    return {id(a) for a in args if isinstance(a, np.ndarray)
+            and not any(np.may_share_memory(a, w) for w in written)}
+
+
 def execute(fn, args, grid, chunk=None):
     """Run every block of `grid` over `args` (one host value per IR parameter)."""
     gx, gy, gz = grid
@@ -316,13 +352,14 @@ def execute(fn, args, grid, chunk=None):
     if chunk is None:
         chunk = 1 if needs_sequential_blocks(fn) else max(1, CHUNK_ELEMENTS // (per_block * 4))
     used = used_results(fn)
+    unaliased = _unaliased_arrays(fn, args)
     with np.errstate(all="ignore"):
         for start in range(0, total, chunk):
             lin = np.arange(start, min(start + chunk, total), dtype=np.int64)
             bids = [(lin % gx).astype(np.int32), ((lin // gx) % gy).astype(np.int32),
                     (lin // (gx * gy)).astype(np.int32)]
             f = Frame(bids, grid, len(lin))
-            f.used = used
+            f.used, f.unaliased = used, unaliased
             vals = []
             for p, a in zip(fn.params, args):
                 if isinstance(a, np.ndarray) and p.type.__class__.__name__ == "ArrayType":

@@ -89,14 +89,14 @@ def binary(fn, x, y, dt):
     if dt.is_float:
         trans = fn in ("pow", "atan2")
         cd = compute_dtype(dt, trans)
-        x, y = x.astype(cd), y.astype(cd)
+        x, y = x.astype(cd, copy=False), y.astype(cd, copy=False)  # no copy when already cd
         if fn == "pow":
             out = np.power(x, y)
         elif fn == "atan2":
             out = np.arctan2(x, y)
         else:
             out = _ARITH[fn](x, y)
-        return out if out.dtype == np.bool_ else out.astype(dt.np)
+        return out if out.dtype == np.bool_ else out.astype(dt.np, copy=False)
     return _ARITH[fn](x, y)
 
 
@@ -117,20 +117,39 @@ def cast(x, src, dst):
         f = np.trunc(x.astype(np.float64))
         info = np.iinfo(dst.np)
         f = np.clip(np.nan_to_num(f, nan=0.0, posinf=info.max, neginf=info.min), info.min, info.max)
-        # float64 cannot hold int64's max exactly; clip again in the integer domain
-        out = np.where(f >= 2.0**63, info.max, f).astype(dst.np) if dst.bits == 64 else f.astype(dst.np)
-        return out
+        if dst.bits < 64:
+            return f.astype(dst.np)
+        # float64 cannot hold a 64-bit max exactly (it rounds up to 2**63 or 2**64, which overflows the
+        # conversion): saturate those lanes in the integer domain
+        big = f >= float(info.max)
+        return np.where(big, np.array(info.max, dst.np), np.where(big, 0.0, f).astype(dst.np))
     if dst is D.tfloat32:
-        return _round_tf32(x.astype(np.float32))
+        return _round_tf32(_to_float32_odd(x, src))
     if dst in (D.float8_e4m3fn, D.float8_e5m2):
         hi = float(ml_dtypes.finfo(dst.np).max)
-        f = x.astype(np.float32)
+        f = _to_float32_odd(x, src)
         return np.where(np.isnan(f), f, np.clip(f, -hi, hi)).astype(dst.np)  # saturate, like cvt.satfinite
     if src.is_bool:
         return x.astype(dst.np)
     if src in NARROW and dst.is_float:
         return x.astype(np.float32).astype(dst.np)
+    if dst is D.bfloat16:
+        return _to_float32_odd(x, src).astype(dst.np)
     return x.astype(dst.np)
+
+
+def _to_float32_odd(x, src):
+    """x as float32, rounded to odd when inexact: a later round-to-nearest-even into a type of at most 22
+    significant bits (bf16, tf32, fp8) then equals one correct rounding of x. A plain float32 rounding
+    first would round twice (float64 1 + 2**-8 + 2**-40 would become bf16 1.0 instead of 1 + 2**-7)."""
+    if not (src is D.float64 or (src.is_int and src.bits > 16)):
+        return x.astype(np.float32)  # exact
+    wide = x.astype(np.float64)
+    r = wide.astype(np.float32)
+    even = (r.view(np.uint32) & np.uint32(1)) == 0
+    fix = even & np.isfinite(r) & (r.astype(np.float64) != wide)
+    toward = np.where(wide > r, np.float32(np.inf), np.float32(-np.inf))
+    return np.where(fix, np.nextafter(r, toward), r)
 
 
 def bitcast(x, dst):

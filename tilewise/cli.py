@@ -1,0 +1,103 @@
+"""The `tilewise` command: `tilewise demo` checks an install end to end, `tilewise info` says what
+this machine offers (versions, backends, devices) for bug reports."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import platform
+import sys
+
+
+def _version(module):
+    try:
+        return importlib.import_module(module).__version__
+    except Exception as e:  # a broken optional install is information, not a crash
+        return f"not available ({type(e).__name__})"
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def cuda_devices() -> list[str] | str:
+    """Names of the CUDA devices cuda.core finds, or why there are none. Never raises."""
+    try:
+        try:
+            from cuda.core import Device, system
+        except ImportError:
+            from cuda.core.experimental import Device, system
+    except Exception:
+        return "not available (cuda.core is not installed; pip install 'tilewise[cuda]')"
+    try:
+        n = system.num_devices
+        if callable(n):
+            n = n()
+        if not n:
+            return "not available (cuda.core found no device)"
+        out = []
+        for i in range(n):
+            d = Device(i)
+            cc = d.compute_capability
+            out.append(f"{i}: {d.name} (sm_{cc[0]}{cc[1]})")
+        return out
+    except Exception as e:
+        return f"not available ({type(e).__name__}: {e})"
+
+
+def info() -> int:
+    from . import __version__, backends
+    print(f"tilewise   {__version__}")
+    print(f"python     {platform.python_version()} ({sys.executable})")
+    for mod in ("numpy", "ml_dtypes", "llvmlite"):
+        print(f"{mod:<10} {_version(mod)}")
+    print(f"backends   {', '.join(backends.available())}")
+    env = os.environ.get("TILEWISE_BACKEND")
+    print(f"host       {backends.host_backend_name()}"
+          + (" (from TILEWISE_BACKEND)" if env else " (default; set TILEWISE_BACKEND to choose)"))
+    print(f"cpu        {cpu_model()}, {usable_cores()} cores usable of {os.cpu_count()}")
+    cuda = cuda_devices()
+    if isinstance(cuda, str):
+        print(f"cuda       {cuda}")
+    else:
+        print(f"cuda       {len(cuda)} device(s)")
+        for line in cuda:
+            print(f"           {line}")
+    return 0
+
+
+def demo() -> int:
+    from . import demo as demo_module
+    return demo_module.main()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="tilewise", description="Python-native tile programming.")
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    sub.add_parser("demo", help="run five kernels on this machine and check them against NumPy")
+    sub.add_parser("info", help="versions, backends and devices on this machine")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        return demo()
+    if args.command == "info":
+        return info()
+    parser.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
