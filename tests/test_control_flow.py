@@ -56,7 +56,7 @@ def test_nested_and_while_loops_diverge(backend, rng):
         v, k = b * 7 + 1, 0
         while v != 1 and k < 100:
             v, k = (v // 2 if v % 2 == 0 else 3 * v + 1), k + 1
-        np.testing.assert_allclose(out[b * t:(b + 1) * t], acc + k, rtol=1e-6, err_msg=f"block {b}")
+        np.testing.assert_allclose(out[b * t:(b + 1) * t], acc + k, rtol=1e-5, atol=1e-4, err_msg=f"block {b}")
 
 
 def classify(v, limit):

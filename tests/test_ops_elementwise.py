@@ -213,10 +213,14 @@ def test_integer_overflow_wraps(backend, dt):
         x, y = (b, a) if op == "sub" else (a, b)
         want = wrap([INT_REF[op](int(p), int(q)) for p, q in zip(x, y)], npdt(dt))
         np.testing.assert_array_equal(run_binary(op, x, y, twdt(dt)), want, err_msg=op)
-    # shifting out every bit gives 0 (or the sign for an arithmetic right shift)
     s = np.full(N, info.bits - 1, npdt(dt))
     want = wrap([int(x) << (info.bits - 1) for x in a], npdt(dt))
     np.testing.assert_array_equal(run_binary("shl", a, s, twdt(dt)), want)
+    # shifting by the width or more gives 0, or the sign for an arithmetic right shift (PTX clamps the amount)
+    s = np.resize(np.array([info.bits, info.bits + 3], npdt(dt)), N)
+    x = wrap(np.resize([-5, 9], N), npdt(dt))
+    np.testing.assert_array_equal(run_binary("shl", x, s, twdt(dt)), np.zeros(N, npdt(dt)))
+    np.testing.assert_array_equal(run_binary("shr", x, s, twdt(dt)), wrap([-1 if v < 0 else 0 for v in x], npdt(dt)))
 
 
 @pytest.mark.parametrize("da,db,want", [

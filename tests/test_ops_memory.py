@@ -38,12 +38,12 @@ def launch_copy(a, b, tile):
     ((13, 10), (4, 8)), ((16, 16), (8, 8)), ((1, 1), (2, 4)), ((7, 9), (3, 5)), ((5, 33), (1, 16)),
     ((1,), (4,)), ((50,), (7,)), ((64,), (64,)), ((3, 5, 7), (2, 2, 4)), ((4, 1, 6), (4, 1, 6)),
 ])
-@pytest.mark.parametrize("dt", ["float32", "int16", "bool"])
-def test_copy_shapes(backend, rng, shape, tile, dt):
-    a = random_array(rng, shape, dt)
-    b = np.zeros_like(a)
-    launch_copy(a, b, tile)
-    np.testing.assert_array_equal(b, a)
+def test_copy_shapes(backend, rng, shape, tile):
+    for dt in ("float32", "int16", "bool"):
+        a = random_array(rng, shape, dt)
+        b = np.zeros_like(a)
+        launch_copy(a, b, tile)
+        np.testing.assert_array_equal(b, a, err_msg=dt)
 
 
 @pytest.mark.parametrize("view", ["every_other", "transposed", "slice", "negative_stride", "column"])
@@ -115,6 +115,23 @@ def test_store_with_order(backend, rng):
     out = np.zeros_like(a)
     tw.launch(None, (tw.cdiv(9, 4), tw.cdiv(10, 3)), store_order, (a, out, 4, 3))
     np.testing.assert_array_equal(out, a)
+
+
+@tw.kernel
+def order_3d(a, out, T0: tw.Constant[int], T1: tw.Constant[int], T2: tw.Constant[int]):
+    idx = (tw.bid(0), tw.bid(1), tw.bid(2))
+    t = tw.load(a, idx, shape=(T0, T1, T2), order=(2, 0, 1))   # a tile of a.transpose(2, 0, 1)
+    tw.store(out, idx, t)
+    tw.store(a, idx, t * 2, order=(2, 0, 1))                     # and back through the same view
+
+
+def test_order_3d_partial_tiles(backend, rng):
+    a = random_array(rng, (5, 6, 7), np.int64)
+    orig = a.copy()
+    out = np.zeros((7, 5, 6), np.int64)
+    tw.launch(None, (tw.cdiv(7, 3), tw.cdiv(5, 2), tw.cdiv(6, 4)), order_3d, (a, out, 3, 2, 4))
+    np.testing.assert_array_equal(out, orig.transpose(2, 0, 1))
+    np.testing.assert_array_equal(a, orig * 2)
 
 
 @tw.kernel

@@ -91,12 +91,14 @@ def main(argv=None) -> int:
     sub.add_parser("demo", help="run five kernels on this machine and check them against NumPy")
     sub.add_parser("info", help="versions, backends and devices on this machine")
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        return demo()
-    if args.command == "info":
-        return info()
-    parser.print_help()
-    return 2
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return demo() if args.command == "demo" else info()
+    except BrokenPipeError:  # `tilewise info | head`: the reader left; not an error worth a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -40,3 +40,13 @@ def _reference():
 
 
 register("reference", _reference)
+
+
+def _cpu():
+    from .cpu import CpuBackend
+    return CpuBackend()
+
+
+# The native backend is opt-in until it covers every op: TILEWISE_ENABLE_CPU=1 registers it.
+if os.environ.get("TILEWISE_ENABLE_CPU") == "1":
+    register("cpu", _cpu)

@@ -9,7 +9,7 @@ from .. import language as L
 from ..errors import TileError, TileTypeError, TileUnsupportedError, TileValueError
 from ..ir import dtypes as D
 from . import sema as S
-from .values import ArrayV, TileV, describe, is_py_scalar
+from .values import ArrayV, TileV, describe, is_const, is_py_scalar
 
 BUILTINS = {}  # public stub -> lowering rule
 PUBLIC = {}    # name -> public stub, exported as tilewise.<name>
@@ -524,6 +524,39 @@ def assert_(b, cond, msg=""):
         c = TileV(b.one("reduce", [S.cast(b, c, D.int32).v], fn="min", axes=tuple(range(c.ndim)), keepdims=False))
         c = S.to_bool(b, c)
     b.emit("assert", [c.v], msg=str(msg))
+
+
+# ---- metaprogramming (cuTile names) --------------------------------------------------------------
+
+def _static_iter_host(iterable):
+    return iter(iterable)
+
+
+@builtin("static_iter", host=_static_iter_host)
+def static_iter(b, iterable):
+    """`for x in tw.static_iter(seq)`: unroll the loop at compile time over a compile-time sequence."""
+    if not is_const(iterable) or not hasattr(iterable, "__iter__"):
+        raise TileTypeError(f"static_iter needs a compile-time iterable (range of constants, tuple...), "
+                            f"got {describe(iterable)}")
+    return tuple(iterable)
+
+
+@builtin("static_assert")
+def static_assert(b, cond, msg=""):
+    """A compile-time assertion: the kernel fails to compile, naming this line, when cond is false."""
+    if not is_const(cond):
+        raise TileTypeError(f"static_assert needs a compile-time condition, got {describe(cond)}; "
+                            "use tw.assert_ for runtime checks")
+    if not cond:
+        raise TileValueError(f"static assertion failed: {msg}" if msg else "static assertion failed")
+
+
+@builtin("ensure_constant")
+def ensure_constant(b, x):
+    """x itself, or a compile-time error when x is a runtime value."""
+    if not is_const(x):
+        raise TileTypeError(f"expected a compile-time constant, got {describe(x)}")
+    return x
 
 
 # ---- tile methods (x.reshape(...), x.astype(...), ...) -------------------------------------------

@@ -66,6 +66,10 @@ class Kernel:
         raise TileError(f"kernel '{self.__name__}' cannot be called directly; launch it with "
                         f"tw.launch(stream, grid, {self.__name__}, args)")
 
+    def replace_hints(self, **hints):
+        """cuTile's `kernel.replace_hints(num_ctas=..., occupancy=...)`: the same kernel with other hints."""
+        return Kernel(self.fn, **{**self.hints, **hints})
+
     @property
     def constant_params(self):
         """Names of `tw.Constant[...]` parameters, from annotations (strings are evaluated)."""

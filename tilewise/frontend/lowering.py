@@ -15,8 +15,7 @@ import types
 import numpy as np
 
 from .. import language as L
-from ..errors import (TileError, TileNameError, TileSyntaxError, TileTypeError, TileUnsupportedError,
-                      TileValueError)
+from ..errors import TileError, TileNameError, TileSyntaxError, TileTypeError, TileValueError
 from ..ir import dtypes as D
 from ..ir.core import Block
 from ..ir.ops import IRTypeError
@@ -344,6 +343,8 @@ class Lowering:
     def stmt_For(self, node):
         if node.orelse:
             self.fail(node, TileSyntaxError, "for ... else is not supported")
+        if self._is_static_iter(node.iter):
+            return self._static_for(node)
         if not isinstance(node.target, ast.Name):
             self.fail(node.target, TileSyntaxError, "the loop variable must be a single name")
         args = self._range_args(node)
@@ -371,6 +372,29 @@ class Lowering:
                     self.loop_depth -= 1
             return False
         return self._dynamic_for(node, args)
+
+    def _is_static_iter(self, it):
+        if not isinstance(it, ast.Call):
+            return False
+        try:
+            return self.expr(it.func) is B.PUBLIC["static_iter"]
+        except TileError:
+            return False
+
+    def _static_for(self, node):
+        """`for x in tw.static_iter(seq)` (cuTile): the body is unrolled once per item at compile time."""
+        items = self.expr(node.iter)
+        if len(items) > MAX_UNROLL:
+            self.fail(node.iter, TileValueError, f"static_iter over {len(items)} items; at most {MAX_UNROLL} "
+                      "are unrolled, use range() for a runtime loop")
+        for item in items:
+            self.assign(node.target, item)
+            self.loop_depth += 1
+            try:
+                self.run_body(node.body)
+            finally:
+                self.loop_depth -= 1
+        return False
 
     def _dynamic_for(self, node, args):
         bounds = [S.scalar_index(self.b, a, "range() argument") for a in args]
@@ -507,7 +531,8 @@ class Lowering:
     expr_Name = name
 
     def _check_global(self, node, value):
-        if isinstance(value, (np.ndarray, list, dict, set)) or (hasattr(value, "__dlpack__") and not isinstance(value, type)):
+        if isinstance(value, (np.ndarray, list, dict, set)) or \
+                (hasattr(value, "__dlpack__") and not isinstance(value, type)):
             hint = "use a tuple for compile-time constants" if isinstance(value, (list, dict, set)) else \
                 "kernels cannot capture arrays"
             kind = f"a {type(value).__name__}" if isinstance(value, (list, dict, set)) else "an array"
@@ -572,7 +597,8 @@ class Lowering:
             try:
                 return obj.items[idx]
             except (IndexError, TypeError):
-                self.fail(node, TileValueError, f"index {idx!r} is out of range for '{obj.name}' of length {len(obj.items)}")
+                self.fail(node, TileValueError,
+                          f"index {idx!r} is out of range for '{obj.name}' of length {len(obj.items)}")
         if isinstance(obj, TileV):
             return self._tile_index(node, obj, idx)
         if isinstance(obj, ArrayV):
@@ -781,7 +807,7 @@ class Lowering:
             if k.arg in ("sep", "end"):
                 v = self.expr(k.value)
                 sep, end = (v, end) if k.arg == "sep" else (sep, v)
-        for i, a in enumerate(node.args):
+        for a in node.args:
             piece = []
             nodes = a.values if isinstance(a, ast.JoinedStr) else [a]
             for v in nodes:

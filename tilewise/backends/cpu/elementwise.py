@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from ...ir import dtypes as D
 from .elements import F32, I1, compute_type, from_compute, intrinsic, to_compute
 
 _INTRINSIC = {"exp": "llvm.exp", "exp2": "llvm.exp2", "log": "llvm.log", "log2": "llvm.log2",

@@ -1,0 +1,370 @@
+"""Tile IR -> LLVM IR for one kernel.
+
+Every tile value lives in a stack buffer of its static shape (an alloca in the entry block, so loops
+never grow the stack; scalars become registers after SROA) and every op is a loop nest over elements
+that LLVM's vectoriser takes from there. Structured control flow maps to basic blocks: a for/while/if
+op's results are buffers that its regions' yields copy into, and a region's block arguments are those
+same buffers. Two functions come out:
+
+    i32 tw_block(ptr args, ptr meta, i32 bid0, i32 bid1, i32 bid2, i32 nb0, i32 nb1, i32 nb2, ptr status)
+    i32 tw_run(ptr args, ptr meta, i64 first, i64 last, i32 nb0, i32 nb1, i32 nb2, ptr status)
+
+`args` holds one pointer per IR parameter (an array's data, or a scalar's storage); `meta` holds each
+array parameter's shape then strides, in elements. tw_run runs blocks [first, last) in linear order
+(axis 0 fastest) and stops when `status[0]` is set: a failed assert writes its number there and the
+block index to status[1:4]."""
+from __future__ import annotations
+
+import math
+from contextlib import ExitStack, contextmanager
+
+from llvmlite import ir
+
+from ...errors import TileUnsupportedError
+from ...ir import dtypes as D
+from ...ir.types import ArrayType, TileType
+from . import elementwise as E
+from . import memory, tileops
+from .buffers import ArrayRef, Buf
+from .elements import (
+    I32,
+    I64,
+    PTR,
+    bitcast,
+    cast,
+    check_dtype,
+    const,
+    ext64,
+    host_value,
+    mem_type,
+    reg_type,
+    to_mem,
+    to_reg,
+)
+
+ENTRY = "tw_run"
+
+
+class KernelGen:
+    def __init__(self, fn, poison=False):
+        self.fn, self.poison = fn, poison
+        self.module = ir.Module(name=f"tilewise.{fn.name}")
+        self.values = {}
+        self.asserts = []      # (message, loc) per assert op, numbered from 1 in status[0]
+        self.frame_bytes = 0   # stack the block function needs (all tile buffers)
+        self.loc = None
+        _check_supported(fn)
+        self._block_fn()
+        self._run_fn()
+
+    # ---- buffers and element access ---------------------------------------------------------------
+
+    def new_buf(self, t: TileType):
+        n = math.prod(t.shape)
+        slot = self.allocas.alloca(ir.ArrayType(mem_type(t.dtype), max(n, 1)))
+        if n * t.dtype.itemsize >= 32:
+            slot.align = 32
+        self.frame_bytes += n * t.dtype.itemsize + 32
+        return Buf(_opaque(slot), t.dtype, t.shape)
+
+    def slot(self, llty):
+        """A scratch register-sized stack slot (accumulators); SROA turns it into SSA."""
+        self.frame_bytes += 16
+        return _opaque(self.allocas.alloca(llty))
+
+    def result(self, value):
+        buf = self.values[value.id] = self.new_buf(value.type)
+        return buf
+
+    def buf(self, value) -> Buf:
+        return self.values[value.id]
+
+    def array(self, value) -> ArrayRef:
+        return self.values[value.id]
+
+    def elem_ptr(self, buf, i):
+        return self.b.gep(buf.ptr, [i], source_etype=mem_type(buf.dt), inbounds=True)
+
+    def ld(self, buf, i):
+        return to_reg(self.b, self.b.load(self.elem_ptr(buf, i), typ=mem_type(buf.dt)), buf.dt)
+
+    def st(self, buf, i, v):
+        self.b.store(to_mem(self.b, v, buf.dt), self.elem_ptr(buf, i))
+
+    def scalar(self, value):
+        return self.ld(self.buf(value), I64(0))
+
+    def index64(self, value):
+        return ext64(self.b, self.scalar(value), value.type.dtype)
+
+    def copy(self, dst, src):
+        t = mem_type(src.dt)
+        with self.loop(src.size) as i:
+            self.b.store(self.b.load(self.elem_ptr(src, i), typ=t), self.elem_ptr(dst, i))
+
+    def copy_into(self, targets, sources):
+        """Yield semantics: all sources are read before any target is written (a loop may yield its
+        carried values swapped, or a reshape that aliases one of them)."""
+        pairs = [(t, self.buf(v)) for t, v in zip(targets, sources)]
+        pairs = [(t, s) for t, s in pairs if t.ptr is not s.ptr]
+        written = {id(t.ptr) for t in targets}
+        if any(id(s.ptr) in written for _, s in pairs):
+            staged = []
+            for t, s in pairs:
+                tmp = self.new_buf(TileType(s.shape, s.dt))
+                self.copy(tmp, s)
+                staged.append((t, tmp))
+            pairs = staged
+        for t, s in pairs:
+            self.copy(t, s)
+
+    # ---- loops ------------------------------------------------------------------------------------
+
+    @contextmanager
+    def loop(self, n):
+        """An i64 induction variable over [0, n); `n` is a Python int or an i64 value."""
+        b = self.b
+        if isinstance(n, int) and n == 1:
+            yield I64(0)
+            return
+        count = I64(n) if isinstance(n, int) else n
+        pre = b.block
+        body = self.func.append_basic_block("loop")
+        after = self.func.append_basic_block("loop.end")
+        if isinstance(n, int) and n > 0:
+            b.branch(body)
+        else:
+            b.cbranch(b.icmp_signed(">", count, I64(0)), body, after)
+        b.position_at_end(body)
+        i = b.phi(I64)
+        i.add_incoming(I64(0), pre)
+        yield i
+        nxt = b.add(i, I64(1), flags=["nuw", "nsw"])
+        i.add_incoming(nxt, b.block)
+        b.cbranch(b.icmp_signed("<", nxt, count), body, after)
+        b.position_at_end(after)
+
+    @contextmanager
+    def nest(self, shape):
+        with ExitStack() as stack:
+            yield [stack.enter_context(self.loop(n)) for n in shape]
+
+    def flat(self, idx, shape):
+        """Row-major offset of a multi-index in a tile of static `shape`."""
+        b = self.b
+        off = I64(0)
+        for i, n in zip(idx, shape):
+            off = b.add(b.mul(off, I64(n)), i)
+        return off
+
+    def if_then(self, cond, then, otherwise=None):
+        b = self.b
+        t_bb = self.func.append_basic_block("then")
+        e_bb = self.func.append_basic_block("else") if otherwise else None
+        merge = self.func.append_basic_block("endif")
+        b.cbranch(cond, t_bb, e_bb or merge)
+        for bb, gen in ((t_bb, then), (e_bb, otherwise)):
+            if bb is not None:
+                b.position_at_end(bb)
+                gen()
+                b.branch(merge)
+        b.position_at_end(merge)
+
+    # ---- functions --------------------------------------------------------------------------------
+
+    def _block_fn(self):
+        ty = ir.FunctionType(I32, [PTR, PTR] + [I32] * 6 + [PTR])
+        f = self.func = ir.Function(self.module, ty, "tw_block")
+        f.linkage = "internal"
+        f.attributes.add("alwaysinline")
+        args, meta, *grid, self.status = f.args
+        self.bids, self.nblocks = grid[:3], grid[3:]
+        entry, start = f.append_basic_block("entry"), f.append_basic_block("start")
+        self.allocas = ir.IRBuilder(entry)
+        b = self.b = ir.IRBuilder(start)
+        offset = 0
+        for i, p in enumerate(self.fn.params):
+            data = b.load(b.gep(args, [I64(i)], source_etype=PTR), typ=PTR)
+            if isinstance(p.type, ArrayType):
+                nd = p.type.ndim
+                dims = [b.load(b.gep(meta, [I64(offset + k)], source_etype=I64), typ=I64) for k in range(2 * nd)]
+                self.values[p.id] = ArrayRef(data, p.type.dtype, dims[:nd], dims[nd:])
+                offset += 2 * nd
+            else:
+                buf = self.values[p.id] = self.new_buf(p.type)
+                b.store(b.load(data, typ=mem_type(p.type.dtype)), buf.ptr)
+        self.meta_size = offset
+        self.gen_block(self.fn.body)
+        b.ret(I32(0))
+        self.allocas.branch(start)
+
+    def _run_fn(self):
+        ty = ir.FunctionType(I32, [PTR, PTR, I64, I64, I32, I32, I32, PTR])
+        f = ir.Function(self.module, ty, ENTRY)
+        args, meta, first, last, n0, n1, n2, status = f.args
+        for a in (args, meta):
+            a.add_attribute("noalias")
+        entry, loop, go, nxt, done = (f.append_basic_block(n) for n in ("entry", "loop", "go", "next", "done"))
+        b = ir.IRBuilder(entry)
+        b.cbranch(b.icmp_signed("<", first, last), loop, done)
+        b.position_at_end(loop)
+        lin = b.phi(I64)
+        lin.add_incoming(first, entry)
+        stop = b.icmp_signed("!=", b.load_atomic(status, "monotonic", 4, typ=I32), I32(0))
+        b.cbranch(stop, done, go)
+        b.position_at_end(go)
+        w0, w1 = b.zext(n0, I64), b.zext(n1, I64)
+        rest = b.udiv(lin, w0)
+        bids = [b.trunc(b.urem(lin, w0), I32), b.trunc(b.urem(rest, w1), I32), b.trunc(b.udiv(rest, w1), I32)]
+        r = b.call(self.func, [args, meta, *bids, n0, n1, n2, status])
+        b.cbranch(b.icmp_signed("!=", r, I32(0)), done, nxt)
+        b.position_at_end(nxt)
+        following = b.add(lin, I64(1))
+        lin.add_incoming(following, nxt)
+        b.cbranch(b.icmp_signed("<", following, last), loop, done)
+        b.position_at_end(done)
+        b.ret(I32(0))
+
+    def gen_block(self, block):
+        """Emit a block's ops; returns the operands of its terminator (yield/return)."""
+        for op in block.ops:
+            if op.name in ("yield", "return"):
+                return op.operands
+            self.loc = op.loc
+            LOWER[op.name](self, op)
+        return []
+
+
+def _opaque(slot):
+    """llvmlite gives allocas a typed pointer type; every access here goes through opaque `ptr`s."""
+    slot.type = PTR
+    return slot
+
+
+# ---- structured control flow ---------------------------------------------------------------------
+
+def _bind(g, args, bufs):
+    for a, buf in zip(args, bufs):
+        g.values[a.id] = buf
+
+
+def _for(g, op):
+    lb, ub, step, *inits = op.operands
+    res = [g.result(r) for r in op.results]
+    g.copy_into(res, inits)
+    b = g.b
+    lo, hi, st = (g.index64(v) for v in (lb, ub, step))
+    zero, one = I64(0), I64(1)
+    pos, neg = b.icmp_signed(">", st, zero), b.icmp_signed("<", st, zero)
+    up = b.sdiv(b.add(b.sub(hi, lo), b.sub(st, one)), b.select(pos, st, one))
+    down = b.sdiv(b.sub(b.sub(lo, hi), b.add(st, one)), b.select(neg, b.neg(st), one))
+    trips = b.select(pos, up, b.select(neg, down, zero))
+    trips = b.select(b.icmp_signed("<", trips, zero), zero, trips)
+    (body,) = op.regions
+    iv = g.new_buf(body.args[0].type)
+    g.values[body.args[0].id] = iv
+    _bind(g, body.args[1:], res)
+    with g.loop(trips) as k:
+        v = g.b.add(lo, g.b.mul(k, st))
+        g.st(iv, I64(0), g.b.trunc(v, reg_type(iv.dt)) if reg_type(iv.dt) != I64 else v)
+        g.copy_into(res, g.gen_block(body))
+
+
+def _while(g, op):
+    res = [g.result(r) for r in op.results]
+    g.copy_into(res, op.operands)
+    cond, body = op.regions
+    _bind(g, cond.args, res)
+    _bind(g, body.args, res)
+    header, body_bb, after = (g.func.append_basic_block(n) for n in ("while", "while.body", "while.end"))
+    g.b.branch(header)
+    g.b.position_at_end(header)
+    (c,) = g.gen_block(cond)
+    g.b.cbranch(g.scalar(c), body_bb, after)
+    g.b.position_at_end(body_bb)
+    g.copy_into(res, g.gen_block(body))
+    g.b.branch(header)
+    g.b.position_at_end(after)
+
+
+def _if(g, op):
+    res = [g.result(r) for r in op.results]
+    then, other = op.regions
+    g.if_then(g.scalar(op.operands[0]), lambda: g.copy_into(res, g.gen_block(then)),
+              lambda: g.copy_into(res, g.gen_block(other)))
+
+
+def _assert(g, op):
+    b = g.b
+    g.asserts.append((op.attrs["msg"], op.loc))
+    code = len(g.asserts)
+    ok_bb, fail_bb = g.func.append_basic_block("assert.ok"), g.func.append_basic_block("assert.fail")
+    b.cbranch(g.scalar(op.operands[0]), ok_bb, fail_bb)
+    b.position_at_end(fail_bb)
+    won = b.extract_value(b.cmpxchg(g.status, I32(0), I32(code), "seq_cst", "seq_cst"), 1)
+
+    def record():  # only the first failing block says where it failed
+        for k, v in enumerate(g.bids):
+            b.store(v, b.gep(g.status, [I64(k + 1)], source_etype=I32))
+    g.if_then(won, record)
+    b.ret(I32(1))
+    b.position_at_end(ok_bb)
+
+
+# ---- element-wise and scalar ops ----------------------------------------------------------------
+
+def _map(g, op, fn):
+    out = g.result(op.result)
+    ins = [g.buf(v) for v in op.operands]
+    with g.loop(out.size) as i:
+        g.st(out, i, fn(*[g.ld(x, i) for x in ins]))
+
+
+def _fill(g, op, value):
+    out = g.result(op.result)
+    with g.loop(out.size) as i:
+        g.st(out, i, value)
+
+
+def _constant(g, op):
+    dt = op.attrs["dtype"]
+    _fill(g, op, const(dt, host_value(op.attrs["value"], dt)))
+
+
+def _arange(g, op):
+    out = g.result(op.result)
+    with g.loop(out.size) as i:
+        g.st(out, i, cast(g.b, i, D.int64, out.dt))
+
+
+def _operand_dt(op):
+    return op.operands[0].type.dtype
+
+
+LOWER = {
+    "for": _for, "while": _while, "if": _if, "assert": _assert,
+    "constant": _constant, "arange": _arange,
+    "bid": lambda g, op: _fill(g, op, g.bids[op.attrs["axis"]]),
+    "num_blocks": lambda g, op: _fill(g, op, g.nblocks[op.attrs["axis"]]),
+    "array_dim": lambda g, op: _fill(g, op, g.b.trunc(g.array(op.operands[0]).shape[op.attrs["axis"]], I32)),
+    "unary": lambda g, op: _map(g, op, lambda x: E.unary(g.b, op.attrs["fn"], x, _operand_dt(op))),
+    "binary": lambda g, op: _map(g, op, lambda x, y: E.binary(g.b, op.attrs["fn"], x, y, _operand_dt(op))),
+    "where": lambda g, op: _map(g, op, lambda c, x, y: g.b.select(c, x, y)),
+    "cast": lambda g, op: _map(g, op, lambda x: cast(g.b, x, _operand_dt(op), op.attrs["dtype"])),
+    "bitcast": lambda g, op: _map(g, op, lambda x: bitcast(g.b, x, _operand_dt(op), op.attrs["dtype"])),
+    **memory.LOWER,
+    **tileops.LOWER,
+}
+
+
+def _check_supported(fn):
+    """Refuse, at compile time and naming the op, anything this backend cannot do exactly."""
+    for op in fn.walk():
+        if op.name not in LOWER and op.name not in ("yield", "return"):
+            raise TileUnsupportedError(f"the cpu backend does not implement '{op.name}' yet; "
+                                       "use TILEWISE_BACKEND=reference", op.loc)
+        for v in list(op.operands) + list(op.results):
+            if isinstance(v.type, (TileType, ArrayType)):
+                check_dtype(v.type.dtype, op.loc)
+    for p in fn.params:
+        check_dtype(p.type.dtype)

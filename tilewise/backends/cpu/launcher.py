@@ -1,0 +1,149 @@
+"""Runs a compiled kernel's blocks over a pool of threads.
+
+Each worker repeatedly takes the next chunk of linear block indices and calls the compiled
+`tw_run(args, meta, first, last, grid..., status)` through ctypes, which releases the GIL, so blocks
+run in parallel. Tile buffers live on the worker's stack; the pool's threads are created with a stack
+big enough for the kernel's frame."""
+from __future__ import annotations
+
+import ctypes
+import os
+import queue
+import threading
+
+import numpy as np
+
+from ...errors import TileAssertionError, TileLaunchError
+from ...ir.types import ArrayType
+
+_SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                              ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_void_p)
+_MAIN_STACK_BUDGET = 1 << 20   # frames up to this size may also run on the launching thread
+_MIN_STACK = 16 << 20
+
+
+def num_threads():
+    env = os.environ.get("TILEWISE_NUM_THREADS")
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise TileLaunchError(f"TILEWISE_NUM_THREADS must be a positive integer, got {env!r}") from None
+        if n < 1:
+            raise TileLaunchError(f"TILEWISE_NUM_THREADS must be a positive integer, got {env!r}")
+        return n
+    return os.cpu_count() or 1
+
+
+class _Pool:
+    """Daemon worker threads sharing one job queue; all threads of a pool have one stack size."""
+
+    def __init__(self, stack):
+        self.stack, self.threads, self.jobs = stack, [], queue.SimpleQueue()
+        self.lock = threading.Lock()
+
+    def ensure(self, n):
+        with self.lock, _STACK_LOCK:
+            old = threading.stack_size()
+            threading.stack_size(self.stack)
+            try:
+                while len(self.threads) < n:
+                    t = threading.Thread(target=self._work, name=f"tilewise-cpu-{len(self.threads)}", daemon=True)
+                    t.start()
+                    self.threads.append(t)
+            finally:
+                threading.stack_size(old)
+
+    def _work(self):
+        while True:
+            job, done = self.jobs.get()
+            try:
+                job()
+            finally:
+                done.release()
+
+
+_STACK_LOCK = threading.Lock()
+_POOLS = {}
+
+
+def _pool(frame_bytes):
+    stack = _MIN_STACK
+    while stack < 2 * frame_bytes + (1 << 20):
+        stack *= 2
+    with _STACK_LOCK:
+        pool = _POOLS.get(stack)
+        if pool is None:
+            pool = _POOLS[stack] = _Pool(stack)
+    return pool
+
+
+class Launcher:
+    def __init__(self, fn, address, frame_bytes, meta_size, asserts):
+        self.fn, self.frame_bytes, self.meta_size, self.asserts = fn, frame_bytes, meta_size, asserts
+        self.entry = _SIGNATURE(address)
+        self.params = [(p.type, p.name) for p in fn.params]
+
+    def _pack(self, args):
+        n = len(self.params)
+        ptrs = (ctypes.c_void_p * max(n, 1))()
+        meta = np.zeros(max(self.meta_size, 1), np.int64)
+        keep, off = [], 0
+        for i, ((t, name), a) in enumerate(zip(self.params, args)):
+            if isinstance(t, ArrayType):
+                item = a.dtype.itemsize
+                if any(s % item for s in a.strides):
+                    raise TileLaunchError(f"array '{name}' has strides {a.strides} that are not a multiple of its "
+                                          f"element size {item}; pass a copy (np.ascontiguousarray)")
+                meta[off:off + a.ndim] = a.shape
+                meta[off + a.ndim:off + 2 * a.ndim] = [s // item for s in a.strides]
+                off += 2 * a.ndim
+                ptrs[i] = a.ctypes.data
+                keep.append(a)
+            else:
+                with np.errstate(all="ignore"):
+                    v = np.full(1, a, dtype=t.dtype.np)
+                keep.append(v)
+                ptrs[i] = v.ctypes.data
+        return ptrs, meta, keep
+
+    def run(self, args, grid):
+        gx, gy, gz = grid
+        total = gx * gy * gz
+        ptrs, meta, keep = self._pack(args)
+        status = np.zeros(4, np.int32)
+        call_args = (ctypes.addressof(ptrs), meta.ctypes.data)
+        tail = (gx, gy, gz, status.ctypes.data)
+        threads = min(num_threads(), total)
+        small = self.frame_bytes <= _MAIN_STACK_BUDGET
+        if threads <= 1 and small:
+            self.entry(*call_args, 0, total, *tail)
+        else:
+            self._parallel(call_args, tail, total, threads, small)
+        del keep
+        if status[0]:
+            msg, loc = self.asserts[status[0] - 1]
+            raise TileAssertionError(f"assertion failed (block {tuple(int(b) for b in status[1:])}): {msg}", loc)
+
+    def _parallel(self, call_args, tail, total, threads, small):
+        chunk = max(1, total // (threads * 8))
+        starts = iter(range(0, total, chunk))
+        lock = threading.Lock()
+
+        def work():
+            while True:
+                with lock:
+                    first = next(starts, None)
+                if first is None:
+                    return
+                self.entry(*call_args, first, min(first + chunk, total), *tail)
+        pool = _pool(self.frame_bytes)
+        helpers = threads - 1 if small else threads
+        pool.ensure(helpers)
+        done = threading.Semaphore(0)
+        for _ in range(helpers):
+            pool.jobs.put((work, done))
+        if small:
+            work()
+        for _ in range(helpers):
+            done.acquire()

@@ -1,0 +1,224 @@
+"""Global memory: tile loads and stores (bounds-checked against the runtime shape, honouring `order`),
+gather/scatter at index tiles, and atomics (atomicrmw where LLVM has the op, a cmpxchg loop otherwise).
+
+A tile load or store first tests whether the whole tile is inside the array; if so it runs a loop
+nest without per-element checks (the common case, and the one that vectorises), else a checked one."""
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+
+from ...ir import dtypes as D
+from ..reference import semantics as M
+from . import elementwise as E
+from .elements import I1, I64, const, ext64, host_value, mem_type, to_mem, to_reg
+
+
+def _array_ptr(g, arr, offset):
+    return g.b.gep(arr.ptr, [offset], source_etype=mem_type(arr.dt))
+
+
+def _view(g, op, arr, idx_values, shape):
+    """Per tile dimension k: the extent and stride of the array dimension it walks, and its first element."""
+    order = op.attrs["order"]
+    starts = [g.b.mul(g.index64(v), I64(s)) for v, s in zip(idx_values, shape)]
+    return [arr.shape[o] for o in order], [arr.strides[o] for o in order], starts
+
+
+def _all_inside(g, extents, starts, shape):
+    b = g.b
+    ok = I1(1)
+    for n, s0, s in zip(extents, starts, shape):
+        ok = b.and_(ok, b.and_(b.icmp_signed(">=", s0, I64(0)), b.icmp_signed("<=", b.add(s0, I64(s)), n)))
+    return ok
+
+
+def _coords(g, starts, e):
+    return [g.b.add(s0, i) for s0, i in zip(starts, e)]
+
+
+def _offset(g, coords, strides):
+    b = g.b
+    off = I64(0)
+    for c, s in zip(coords, strides):
+        off = b.add(off, b.mul(c, s))
+    return off
+
+
+def _inside(g, coords, extents):
+    ok = I1(1)
+    for c, n in zip(coords, extents):
+        ok = g.b.and_(ok, g.b.icmp_unsigned("<", c, n))  # unsigned: a negative coordinate is huge
+    return ok
+
+
+def padding(g, mode, dt):
+    """The padding register for a load, as the reference computes it (UNDETERMINED reads zero, or a
+    poison value under TILEWISE_POISON=1, fixed when the kernel is compiled)."""
+    if mode == "undetermined":
+        pad = (np.nan if dt.is_float else np.iinfo(dt.np).max if dt.is_int else True) if g.poison else 0
+    else:
+        pad = M.padding_value(mode, dt)
+    return const(dt, np.array(pad).astype(dt.np) if dt.is_float else host_value(pad, dt))
+
+
+def lower_load(g, op):
+    arr, *idx = op.operands
+    arr = g.array(arr)
+    shape = tuple(op.attrs["shape"])
+    out = g.result(op.result)
+    extents, strides, starts = _view(g, op, arr, idx, shape)
+    b, t = g.b, mem_type(arr.dt)
+    pad_slot = g.slot(t)
+    b.store(to_mem(b, padding(g, op.attrs["padding"], arr.dt), arr.dt), pad_slot)
+
+    def fast():
+        with g.nest(shape) as e:
+            v = b.load(_array_ptr(g, arr, _offset(g, _coords(g, starts, e), strides)), typ=t)
+            g.st(out, g.flat(e, shape), to_reg(b, v, arr.dt))
+
+    def checked():
+        with g.nest(shape) as e:
+            c = _coords(g, starts, e)
+            p = b.select(_inside(g, c, extents), _array_ptr(g, arr, _offset(g, c, strides)), pad_slot)
+            g.st(out, g.flat(e, shape), to_reg(b, b.load(p, typ=t), arr.dt))
+    g.if_then(_all_inside(g, extents, starts, shape), fast, checked)
+
+
+def lower_store(g, op):
+    arr, *idx, tile = op.operands
+    arr, tile = g.array(arr), g.buf(tile)
+    shape = tile.shape
+    extents, strides, starts = _view(g, op, arr, idx, shape)
+    b, t = g.b, mem_type(arr.dt)
+
+    def fast():
+        with g.nest(shape) as e:
+            v = b.load(g.elem_ptr(tile, g.flat(e, shape)), typ=t)
+            b.store(v, _array_ptr(g, arr, _offset(g, _coords(g, starts, e), strides)))
+
+    def checked():
+        with g.nest(shape) as e:
+            c = _coords(g, starts, e)
+
+            def write():
+                v = b.load(g.elem_ptr(tile, g.flat(e, shape)), typ=t)
+                b.store(v, _array_ptr(g, arr, _offset(g, c, strides)))
+            g.if_then(_inside(g, c, extents), write)
+    g.if_then(_all_inside(g, extents, starts, shape), fast, checked)
+
+
+def _indexed(g, op, n_values):
+    """(array, index bufs, value bufs, mask buf or None) of gather/scatter/atomic."""
+    arr = g.array(op.operands[0])
+    rest = op.operands[1:]
+    nd = len(arr.shape)
+    idx = [(g.buf(v), v.type.dtype) for v in rest[:nd]]
+    vals = [g.buf(v) for v in rest[nd:nd + n_values]]
+    mask = g.buf(rest[nd + n_values]) if op.attrs.get("masked") else None
+    return arr, idx, vals, mask
+
+
+def _element(g, arr, idx, mask, i):
+    """Offset and in-range flag of element i of the index tiles."""
+    coords = [ext64(g.b, g.ld(buf, i), dt) for buf, dt in idx]
+    ok = _inside(g, coords, arr.shape)
+    if mask is not None:
+        ok = g.b.and_(ok, g.ld(mask, i))
+    return _offset(g, coords, arr.strides), ok
+
+
+def lower_gather(g, op):
+    arr, idx, _, mask = _indexed(g, op, 0)
+    out = g.result(op.result)
+    b, t = g.b, mem_type(arr.dt)
+    pv = op.attrs["padding_value"]
+    src = D.float64 if isinstance(pv, float) else D.int64
+    pad = const(arr.dt, M.cast(np.array(pv, dtype=src.np), src, arr.dt))
+    pad_slot = g.slot(t)
+    b.store(to_mem(b, pad, arr.dt), pad_slot)
+    with g.loop(out.size) as i:
+        off, ok = _element(g, arr, idx, mask, i)
+        p = b.select(ok, _array_ptr(g, arr, off), pad_slot)
+        g.st(out, i, to_reg(b, b.load(p, typ=t), arr.dt))
+
+
+def lower_scatter(g, op):
+    arr, idx, (vals,), mask = _indexed(g, op, 1)
+    b, t = g.b, mem_type(arr.dt)
+    with g.loop(vals.size) as i:
+        off, ok = _element(g, arr, idx, mask, i)
+        g.if_then(ok, lambda: b.store(b.load(g.elem_ptr(vals, i), typ=t), _array_ptr(g, arr, off)))
+
+
+_RMW_INT = {"add": "add", "and": "and", "or": "or", "xor": "xor", "xchg": "xchg"}
+
+
+def _atomic_one(g, kind, dt, p, vals, i):
+    """One atomic update at pointer p; returns the old value (register form)."""
+    b, t = g.b, mem_type(dt)
+    v = to_mem(b, g.ld(vals[0], i), dt)
+    if kind == "xchg" or (not dt.is_float and kind in ("add", "and", "or", "xor", "max", "min")):
+        if kind in ("max", "min"):
+            op = ("" if dt.kind == "i" else "u") + kind
+        elif kind == "add" and dt.is_bool:
+            op = "or"  # NumPy's bool add
+        else:
+            op = _RMW_INT[kind]
+        if dt.is_float:  # exchange the bits
+            bits = ir.IntType(dt.bits)
+            return b.bitcast(b.atomic_rmw("xchg", p, b.bitcast(v, bits), "seq_cst"), t)
+        return to_reg(b, b.atomic_rmw(op, p, v, "seq_cst"), dt)
+    if kind == "cas" and not dt.is_float:
+        new = to_mem(b, g.ld(vals[1], i), dt)
+        return to_reg(b, b.extract_value(b.cmpxchg(p, v, new, "seq_cst", "seq_cst"), 0), dt)
+    return _cas_loop(g, kind, dt, p, vals, i)
+
+
+def _cas_loop(g, kind, dt, p, vals, i):
+    """Float atomics as compare-and-swap on the bits: new = op(old, value) with the reference's
+    element semantics (narrow floats round once; cas compares values, so -0.0 matches 0.0)."""
+    b, t = g.b, mem_type(dt)
+    bits = ir.IntType(dt.bits)
+    upd = g.ld(vals[0], i)
+    entry = b.block
+    first = b.load_atomic(p, "monotonic", dt.itemsize, typ=bits)
+    loop, done = g.func.append_basic_block("cas"), g.func.append_basic_block("cas.end")
+    b.branch(loop)
+    b.position_at_end(loop)
+    cur = b.phi(bits)
+    cur.add_incoming(first, entry)
+    old = b.bitcast(cur, t)
+    if kind == "cas":
+        hit = E.binary(b, "eq", old, upd, dt)
+        new = b.select(hit, g.ld(vals[1], i), old)
+    else:
+        fn = {"add": "add", "max": "maximum", "min": "minimum"}[kind]
+        new = E.binary(b, fn, old, upd, dt)
+    pair = b.cmpxchg(p, cur, b.bitcast(new, bits), "seq_cst", "seq_cst")
+    cur.add_incoming(b.extract_value(pair, 0), b.block)
+    b.cbranch(b.extract_value(pair, 1), done, loop)
+    b.position_at_end(done)
+    return old
+
+
+def lower_atomic(g, op):
+    kind = op.attrs["kind"]
+    arr, idx, vals, mask = _indexed(g, op, 2 if kind == "cas" else 1)
+    out = g.result(op.result)
+    b = g.b
+    zero = const(arr.dt, np.zeros((), arr.dt.np))
+    old_slot = g.slot(mem_type(arr.dt))
+    with g.loop(out.size) as i:
+        off, ok = _element(g, arr, idx, mask, i)
+        b.store(to_mem(b, zero, arr.dt), old_slot)
+
+        def update():
+            old = _atomic_one(g, kind, arr.dt, _array_ptr(g, arr, off), vals, i)
+            b.store(to_mem(b, old, arr.dt), old_slot)
+        g.if_then(ok, update)
+        g.st(out, i, to_reg(b, b.load(old_slot, typ=mem_type(arr.dt)), arr.dt))
+
+
+LOWER = {"load": lower_load, "store": lower_store, "gather": lower_gather, "scatter": lower_scatter,
+         "atomic": lower_atomic}
