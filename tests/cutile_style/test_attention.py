@@ -69,9 +69,9 @@ def fmha_fwd(Q, K, V, Out, Lse, qk_scale: float, input_pos: int, D: ConstInt, H:
 
 
 @ct.kernel(occupancy=1)
-def fmha_bwd_pre(O, dO, Delta, H: ConstInt, TILE_M: ConstInt, D: ConstInt):
+def fmha_bwd_pre(Out, dO, Delta, H: ConstInt, TILE_M: ConstInt, D: ConstInt):
     batch, head = ct.bid(1) // H, ct.bid(1) % H
-    o = ct.load(O, index=(batch, head, ct.bid(0), 0), shape=(1, 1, TILE_M, D), latency=2).reshape((TILE_M, D))
+    o = ct.load(Out, index=(batch, head, ct.bid(0), 0), shape=(1, 1, TILE_M, D), latency=2).reshape((TILE_M, D))
     do = ct.load(dO, index=(batch, head, ct.bid(0), 0), shape=(1, 1, TILE_M, D)).reshape((TILE_M, D))
     ct.store(Delta, index=(batch, head, ct.bid(0)), tile=ct.sum(o * do, axis=1).reshape((1, 1, TILE_M)))
 

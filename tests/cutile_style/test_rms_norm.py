@@ -1,5 +1,7 @@
 """cuTile-style RMS norm: a gather/scatter row kernel, a static persistent multi-row kernel, and the
 backward kernels for dX (row-parallel) and dW (column-parallel)."""
+import os
+
 import numpy as np
 import pytest
 
@@ -25,12 +27,16 @@ def rms_norm_rows(x, w, out, Rstd, N: ct.Constant[int], eps: ct.Constant[float],
 
 
 @ct.kernel
-def rms_norm_persistent(X, Y, W, TM: ct.Constant[int], TN: ct.Constant[int], eps: ct.Constant[float]):
+def rms_norm_persistent(X, Y, W, TM: ct.Constant[int], TN: ct.Constant[int], eps: ct.Constant[float],
+                        PAD: ct.Constant[bool]):
+    # With PAD False the loads past N rely on the default (UNDETERMINED) padding reading as zero, as
+    # cuTile's own persistent RMS norm does.
+    pad = ct.PaddingMode.ZERO if PAD else ct.PaddingMode.UNDETERMINED
     M = X.shape[0]
     N = X.shape[1]
-    w = ct.astype(ct.load(W, index=(0,), shape=(TN,)), ct.float32)
+    w = ct.astype(ct.load(W, index=(0,), shape=(TN,), padding_mode=pad), ct.float32)
     for t in range(ct.bid(0), (M + TM - 1) // TM, ct.num_blocks(0)):
-        x = ct.astype(ct.load(X, index=(t, 0), shape=(TM, TN), latency=10), ct.float32)
+        x = ct.astype(ct.load(X, index=(t, 0), shape=(TM, TN), latency=10, padding_mode=pad), ct.float32)
         ms = ct.truediv(ct.sum(ct.mul(x, x), axis=1, keepdims=True), ct.full((TM, 1), N * 1.0, dtype=ct.float32))
         inv = ct.rsqrt(ct.add(ms, ct.full((TM, 1), eps, dtype=ct.float32)))
         y = ct.mul(ct.mul(x, inv), ct.reshape(w, (1, TN)))
@@ -83,11 +89,14 @@ def test_rms_norm_rows(backend, rng, M, N, tile):
 
 
 @pytest.mark.parametrize("M,N,tm,grid", [(37, 48, 4, 3), (8, 100, 16, 2), (1, 5, 2, 4)])
-def test_rms_norm_persistent(backend, rng, M, N, tm, grid):
+@pytest.mark.parametrize("pad", [True, False])
+def test_rms_norm_persistent(backend, rng, M, N, tm, grid, pad):
+    if not pad and os.environ.get("TILEWISE_POISON") == "1":
+        pytest.skip("relies on UNDETERMINED padding reading as zero, which TILEWISE_POISON=1 turns into NaN")
     x = rng.standard_normal((M, N)).astype(np.float16)
     w = rng.standard_normal(N).astype(np.float16)
     y = np.empty_like(x)
-    ct.launch(None, (grid,), rms_norm_persistent, (x, y, w, tm, _next_pow2(N), 1e-5))
+    ct.launch(None, (grid,), rms_norm_persistent, (x, y, w, tm, _next_pow2(N), 1e-5, pad))
     ry, _ = _ref(x, w, 1e-5)
     np.testing.assert_allclose(y.astype(np.float64), ry, rtol=2e-3, atol=2e-3)
 

@@ -67,3 +67,21 @@ def test_vector_add_torch(backend):
     c = torch.empty_like(a)
     ct.launch(None, (ct.cdiv(1000, 256),), vec_add, (a, b, c, 256))
     torch.testing.assert_close(c, a + b, rtol=0, atol=0)
+
+
+def test_dtype_spellings_torch(backend):
+    """Kernels name dtypes as ct.float32, np.float32 or torch.float32 interchangeably."""
+    torch = pytest.importorskip("torch")
+
+    @ct.kernel
+    def scaled_sum(a, b, c, TILE: ConstInt):
+        ta = ct.load(a, index=(ct.bid(0),), shape=(TILE,), padding_mode=ct.PaddingMode.ZERO).astype(torch.float32)
+        tb = ct.astype(ct.load(b, index=(ct.bid(0),), shape=(TILE,)), np.float32)
+        two = ct.full((TILE,), 2, dtype=torch.float32)
+        ct.store(c, index=(ct.bid(0),), tile=(ta * two + tb).astype(torch.bfloat16))
+
+    a = torch.randn(100, dtype=torch.bfloat16)
+    b = torch.randn(100, dtype=torch.float16)
+    c = torch.empty(100, dtype=torch.bfloat16)
+    ct.launch(None, (ct.cdiv(100, 32),), scaled_sum, (a, b, c, 32))
+    torch.testing.assert_close(c, (a.float() * 2 + b.float()).bfloat16(), rtol=0, atol=0)

@@ -390,6 +390,28 @@ def mma(b, x, y, acc):
     return TileV(b.one("matmul", [x.v, y.v, acc.v], dtype=acc.dtype))
 
 
+@builtin("mma_scaled")
+def mma_scaled(b, x, x_scale, y, y_scale, /, acc):
+    """cuTile's block-scaled MMA (fp4/fp8 with e8m0 scales) needs Blackwell tensor cores: not supported."""
+    raise TileUnsupportedError("mma_scaled (block-scaled fp4/fp8 MMA) is a Blackwell-only cuTile feature that "
+                               "tilewise does not support; scale the operands explicitly and use tw.mma")
+
+
+@builtin("assume_divisible_by")
+def assume_divisible_by(b, x, divisor):
+    """A divisibility promise for the compiler (cuTile); the value is returned unchanged."""
+    if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 1:
+        raise TileValueError(f"assume_divisible_by needs a positive compile-time int divisor, got {describe(divisor)}")
+    x = S.as_tile(b, x) if not is_const(x) else x
+    if is_const(x):
+        if x % divisor:
+            raise TileValueError(f"assume_divisible_by: {x} is not divisible by {divisor}")
+        return x
+    if not x.dtype.is_int:
+        raise TileTypeError(f"assume_divisible_by needs an integer, got {x.dtype.name}")
+    return x
+
+
 # ---- shapes -------------------------------------------------------------------------------------
 
 @builtin("reshape")
