@@ -72,8 +72,6 @@ def _apply(op, x, y):
         return tw.maximum(x, y)
     elif op == "atan2":
         return tw.atan2(x, y)
-    elif op == "fpow":
-        return tw.pow(x, y)
     elif op == "neg":
         return -x
     elif op == "invert":
@@ -101,8 +99,18 @@ def unary_k(a, c, OP: tw.Constant[str], DT: tw.Constant[object], T: tw.Constant[
     tw.store(c, i, z)
 
 
+@tw.kernel
+def batch_k(xs, ys, outs, OPS: tw.Constant[tuple], DTS: tw.Constant[tuple], T: tw.Constant[int]):
+    """outs[k] = OPS[k](xs[k], ys[k]) for every k: many ops, one specialisation (one compile)."""
+    i = tw.bid(0)
+    for k in range(len(OPS)):  # constant bounds and constant-indexed lists: unrolled
+        z = _apply(OPS[k], tw.load(xs[k], i, shape=T), tw.load(ys[k], i, shape=T))
+        assert z.dtype is DTS[k], f"{OPS[k]}: result dtype {z.dtype}, expected {DTS[k]}"
+        tw.store(outs[k], i, z)
+
+
 def run_binary(op, a, b, out_dt):
-    c = np.zeros(N, npdt(out_dt.name) if out_dt is not tw.bool_ else np.bool_)
+    c = np.zeros(N, out_dt.np)
     tw.launch(None, GRID, binary_k, (a, b, c, op, out_dt, T))
     return c
 
@@ -111,6 +119,28 @@ def run_unary(op, a, out_dt):
     c = np.zeros(N, out_dt.np)
     tw.launch(None, GRID, unary_k, (a, c, op, out_dt, T))
     return c
+
+
+class Batch:
+    """Collects (op, operands, result dtype, expected) checks and runs them in one launch."""
+
+    def __init__(self):
+        self.cases = []
+
+    def add(self, op, x, y, out_dt, want, close=None, msg=None):
+        """`close` is None for exact comparison, or (dtype name, rtol or None) for a tolerance."""
+        self.cases.append((op, x, x if y is None else y, out_dt, want, close, msg or op))
+
+    def run(self):
+        cs = self.cases
+        outs = [np.zeros(N, c[3].np) for c in cs]
+        tw.launch(None, GRID, batch_k, ([c[1] for c in cs], [c[2] for c in cs], outs,
+                                        tuple(c[0] for c in cs), tuple(c[3] for c in cs), T))
+        for got, (_, _, _, _, want, close, msg) in zip(outs, cs):
+            if close is None:
+                np.testing.assert_array_equal(got, want, err_msg=msg)
+            else:
+                assert_close(got, want, close[0], msg, rtol=close[1])
 
 
 def wrap(values, dt):
@@ -160,15 +190,14 @@ def assert_close(got, want, dt_name, what, rtol=None):
 @pytest.mark.parametrize("dt", ALL)
 def test_binary_ops_same_dtype(backend, rng, dt):
     a, b = random_array(rng, N, npdt(dt)), random_array(rng, N, npdt(dt))
-    D = twdt(dt)
+    D, B = twdt(dt), Batch()
     if dt == "bool":
         for op in ("and", "or", "xor"):
-            np.testing.assert_array_equal(run_binary(op, a, b, tw.bool_), INT_REF[op](a, b), err_msg=op)
+            B.add(op, a, b, tw.bool_, INT_REF[op](a, b))
         for op in ("add", "mul"):  # bool arithmetic counts, like Python's True + True
-            want = INT_REF[op](a.astype(np.int32), b.astype(np.int32))
-            np.testing.assert_array_equal(run_binary(op, a, b, tw.int32), want, err_msg=op)
+            B.add(op, a, b, tw.int32, INT_REF[op](a.astype(np.int32), b.astype(np.int32)))
         for op, ref in (("minimum", np.minimum), ("maximum", np.maximum)):
-            np.testing.assert_array_equal(run_binary(op, a, b, tw.bool_), ref(a, b), err_msg=op)
+            B.add(op, a, b, tw.bool_, ref(a, b))
     elif dt in INTS:
         info = np.iinfo(npdt(dt))
         shift = rng.integers(0, info.bits, N).astype(npdt(dt))
@@ -178,20 +207,20 @@ def test_binary_ops_same_dtype(backend, rng, dt):
         for op, rhs in [("add", b), ("sub", b), ("mul", b), ("floordiv", b), ("mod", b), ("and", b), ("or", b),
                         ("xor", b), ("minimum", b), ("maximum", b), ("shl", shift), ("shr", shift),
                         ("pow", small)]:
-            want = wrap([INT_REF[op](int(x), int(y)) for x, y in zip(a, rhs)], npdt(dt))
-            np.testing.assert_array_equal(run_binary(op, a, rhs, D), want, err_msg=f"{op} {dt}")
-        want = (a.astype(np.float64) / np.where(b == 0, 1, b)).astype(np.float32)
-        got = run_binary("truediv", a, np.where(b == 0, 1, b).astype(a.dtype), tw.float32)
-        assert_close(got, want, "float32", f"int/int {dt}")
+            B.add(op, a, rhs, D, wrap([INT_REF[op](int(x), int(y)) for x, y in zip(a, rhs)], npdt(dt)))
+        nonzero = np.where(b == 0, 1, b).astype(a.dtype)
+        B.add("truediv", a, nonzero, tw.float32, (a.astype(np.float64) / nonzero).astype(np.float32),
+              close=("float32", None))
     else:
         for op in FLOAT_REF:
             x, y = (np.abs(a) + 0.5, b % 3) if op == "pow" else (a, b)
             x, y = x.astype(npdt(dt)), y.astype(npdt(dt))
             want = FLOAT_REF[op](x.astype(np.float64), y.astype(np.float64))
             rtol = None if op not in ("floordiv", "mod") else RTOL[dt] * 4
-            assert_close(run_binary(op, x, y, D), want.astype(npdt(dt)), dt, f"{op} {dt}", rtol)
+            B.add(op, x, y, D, want.astype(npdt(dt)), close=(dt, rtol))
     for op, ref in CMP_REF.items():
-        np.testing.assert_array_equal(run_binary(op, a, b, tw.bool_), ref(a, b), err_msg=f"{op} {dt}")
+        B.add(op, a, b, tw.bool_, ref(a, b))
+    B.run()
 
 
 @pytest.mark.parametrize("dt", INTS)
@@ -199,28 +228,29 @@ def test_int_division_by_zero_and_floor_semantics(backend, dt):
     info = np.iinfo(npdt(dt))
     a = wrap(([7, -7, 7, -7, 0, 5, int(info.max), int(info.min)] * N)[:N], npdt(dt))
     b = wrap(([2, 2, -2, -2, 3, 0, 0, -1] * N)[:N], npdt(dt))
+    B = Batch()
     for op in ("floordiv", "mod"):
-        want = wrap([INT_REF[op](int(x), int(y)) for x, y in zip(a, b)], npdt(dt))
-        np.testing.assert_array_equal(run_binary(op, a, b, twdt(dt)), want, err_msg=op)
+        B.add(op, a, b, twdt(dt), wrap([INT_REF[op](int(x), int(y)) for x, y in zip(a, b)], npdt(dt)))
+    B.run()
 
 
 @pytest.mark.parametrize("dt", ["int8", "int32", "int64", "uint8", "uint32", "uint64"])
 def test_integer_overflow_wraps(backend, dt):
     info = np.iinfo(npdt(dt))
+    D, B = twdt(dt), Batch()
     a = np.full(N, info.max, npdt(dt))
     b = np.resize(np.array([1, 2, info.max], npdt(dt)), N)
     for op in ("add", "mul", "sub"):
         x, y = (b, a) if op == "sub" else (a, b)
-        want = wrap([INT_REF[op](int(p), int(q)) for p, q in zip(x, y)], npdt(dt))
-        np.testing.assert_array_equal(run_binary(op, x, y, twdt(dt)), want, err_msg=op)
+        B.add(op, x, y, D, wrap([INT_REF[op](int(p), int(q)) for p, q in zip(x, y)], npdt(dt)))
     s = np.full(N, info.bits - 1, npdt(dt))
-    want = wrap([int(x) << (info.bits - 1) for x in a], npdt(dt))
-    np.testing.assert_array_equal(run_binary("shl", a, s, twdt(dt)), want)
+    B.add("shl", a, s, D, wrap([int(x) << (info.bits - 1) for x in a], npdt(dt)))
     # shifting by the width or more gives 0, or the sign for an arithmetic right shift (PTX clamps the amount)
     s = np.resize(np.array([info.bits, info.bits + 3], npdt(dt)), N)
     x = wrap(np.resize([-5, 9], N), npdt(dt))
-    np.testing.assert_array_equal(run_binary("shl", x, s, twdt(dt)), np.zeros(N, npdt(dt)))
-    np.testing.assert_array_equal(run_binary("shr", x, s, twdt(dt)), wrap([-1 if v < 0 else 0 for v in x], npdt(dt)))
+    B.add("shl", x, s, D, np.zeros(N, npdt(dt)))
+    B.add("shr", x, s, D, wrap([-1 if v < 0 else 0 for v in x], npdt(dt)))
+    B.run()
 
 
 @pytest.mark.parametrize("da,db,want", [
@@ -232,14 +262,11 @@ def test_integer_overflow_wraps(backend, dt):
 ])
 def test_promotion_between_dtypes(backend, rng, da, db, want):
     a, b = random_array(rng, N, npdt(da)), random_array(rng, N, npdt(db))
-    W = twdt(want)
+    W, B = twdt(want), Batch()
     for op in ("add", "mul", "maximum"):
-        got = run_binary(op, a, b, W)
-        ref = FLOAT_REF[op](a.astype(np.float64), b.astype(np.float64))
-        if W.is_float:
-            assert_close(got, ref.astype(npdt(want)), want, f"{op} {da} {db}")
-        else:
-            np.testing.assert_array_equal(got, ref.astype(npdt(want)), err_msg=f"{op} {da} {db}")
+        ref = FLOAT_REF[op](a.astype(np.float64), b.astype(np.float64)).astype(npdt(want))
+        B.add(op, a, b, W, ref, close=(want, None) if W.is_float else None)
+    B.run()
 
 
 @tw.kernel
@@ -301,7 +328,7 @@ PRED = {"isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite}
 
 @pytest.mark.parametrize("dt", FLOATS)
 def test_math_functions(backend, rng, dt):
-    base = random_array(rng, N, np.float64)
+    base, B = random_array(rng, N, np.float64), Batch()
     for op, ref in MATH.items():
         x = np.abs(base) + 0.05 if op in POSITIVE else np.tanh(base) * 0.95 if op in UNIT else base
         if op in ("tan", "exp", "exp2", "sinh", "cosh", "expm1"):
@@ -311,10 +338,11 @@ def test_math_functions(backend, rng, dt):
         rtol = RTOL[dt] * (1 if dt != "float32" else 2)
         if op in ("floor", "ceil", "trunc", "round", "neg", "abs", "pyabs"):
             rtol = 0
-        assert_close(run_unary(op, x, twdt(dt)), want, dt, f"{op} {dt}", rtol=rtol)
+        B.add(op, x, None, twdt(dt), want, close=(dt, rtol), msg=f"{op} {dt}")
     special = np.resize(np.array([np.nan, np.inf, -np.inf, 0.0, -1.5, 3.0]), N).astype(npdt(dt))
     for op, ref in PRED.items():
-        np.testing.assert_array_equal(run_unary(op, special, tw.bool_), ref(special.astype(np.float64)), op)
+        B.add(op, special, None, tw.bool_, ref(special.astype(np.float64)))
+    B.run()
 
 
 @pytest.mark.parametrize("dt", ["int8", "int32", "int64", "uint16", "uint64"])
@@ -322,25 +350,29 @@ def test_unary_on_integers(backend, rng, dt):
     info = np.iinfo(npdt(dt))
     a = random_array(rng, N, npdt(dt))
     a[0], a[1] = info.min, info.max
-    D = twdt(dt)
-    np.testing.assert_array_equal(run_unary("neg", a, D), wrap([-int(x) for x in a], npdt(dt)))
-    np.testing.assert_array_equal(run_unary("invert", a, D), wrap([~int(x) for x in a], npdt(dt)))
-    np.testing.assert_array_equal(run_unary("abs", a, D), wrap([abs(int(x)) for x in a], npdt(dt)))
+    D, B = twdt(dt), Batch()
+    B.add("neg", a, None, D, wrap([-int(x) for x in a], npdt(dt)))
+    B.add("invert", a, None, D, wrap([~int(x) for x in a], npdt(dt)))
+    B.add("abs", a, None, D, wrap([abs(int(x)) for x in a], npdt(dt)))
     for op in ("floor", "ceil"):  # identity on integers
-        np.testing.assert_array_equal(run_unary(op, a, D), a)
+        B.add(op, a, None, D, a)
+    for op in ("isnan", "isinf", "isfinite"):
+        B.add(op, a, None, tw.bool_, np.full(N, op == "isfinite"))
     # math functions on integer tiles compute in float32
-    pos = (np.abs(a.astype(np.float64)) % 50 + 1).astype(npdt(dt))
+    pos = np.minimum((np.abs(a.astype(np.float64)) % 50 + 1), 20).astype(npdt(dt))
     for op in ("sqrt", "log", "exp2"):
-        want = MATH[op](np.minimum(pos.astype(np.float64), 20)).astype(np.float32)
-        got = run_unary(op, np.minimum(pos, 20).astype(npdt(dt)), tw.float32)
-        assert_close(got, want, "float32", op, rtol=4e-6)
+        B.add(op, pos, None, tw.float32, MATH[op](pos.astype(np.float64)).astype(np.float32),
+              close=("float32", 4e-6))
+    B.run()
 
 
 def test_bool_invert_and_not(backend, rng):
-    a = random_array(rng, N, np.bool_)
-    np.testing.assert_array_equal(run_unary("invert", a, tw.bool_), ~a)
-    np.testing.assert_array_equal(run_unary("not", a, tw.bool_), ~a)
-    np.testing.assert_array_equal(run_unary("neg", a, tw.int32), -a.astype(np.int32))
+    a, B = random_array(rng, N, np.bool_), Batch()
+    B.add("invert", a, None, tw.bool_, ~a)
+    B.add("not", a, None, tw.bool_, ~a)
+    B.add("neg", a, None, tw.int32, -a.astype(np.int32))
+    B.add("abs", a, None, tw.int32, a.astype(np.int32))
+    B.run()
 
 
 # ---- where, function forms, Python builtins ----------------------------------------------------------
@@ -374,7 +406,8 @@ def function_forms_k(a, b, out, T: tw.Constant[int]):
                tw.truediv(x, y, rounding_mode=tw.RoundingMode.APPROX),
                tw.exp(x, flush_to_zero=True), tw.sqrt(tw.abs(x), rounding_mode=tw.RoundingMode.RN),
                max(x, 0.0), min(x, y, 0.5), abs(x), tw.maximum(x, 1), tw.minimum(2, y),
-               tw.negative(x), tw.floordiv(x, y), tw.where(tw.greater(x, y), x, y))
+               tw.negative(x), tw.floordiv(x, y), tw.where(tw.greater(x, y), x, y),
+               tw.pow(tw.abs(x), y), tw.pow(x, 2), tw.atan2(y, x))
     for k in range(len(results)):
         tw.store(out, (k, i), results[k][None, :])
 
@@ -382,12 +415,13 @@ def function_forms_k(a, b, out, T: tw.Constant[int]):
 def test_function_forms_and_python_builtins(backend, rng):
     a, b = random_array(rng, N, np.float32), random_array(rng, N, np.float32)
     b[np.abs(b) < 0.1] = 1.0
-    out = np.zeros((15, N), np.float32)
+    out = np.zeros((18, N), np.float32)
     tw.launch(None, GRID, function_forms_k, (a, b, out, T))
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     want = [a64 + b64, a64 - b64, a64 * 2, a64 / b64, a64 / b64, np.exp(a64), np.sqrt(np.abs(a64)),
             np.maximum(a64, 0), np.minimum(np.minimum(a64, b64), 0.5), np.abs(a64), np.maximum(a64, 1),
-            np.minimum(2, b64), -a64, np.floor_divide(a64, b64), np.where(a64 > b64, a64, b64)]
+            np.minimum(2, b64), -a64, np.floor_divide(a64, b64), np.where(a64 > b64, a64, b64),
+            np.abs(a64) ** b64, a64 ** 2, np.arctan2(b64, a64)]
     for k, w in enumerate(want):
         assert_close(out[k], w.astype(np.float32), "float32", f"result {k}", rtol=1e-6)
 
@@ -414,10 +448,25 @@ def cast_k(a, c, DT: tw.Constant[object], T: tw.Constant[int]):
     tw.store(c, i, x.astype(DT))
 
 
+@tw.kernel
+def cast_many_k(a, outs, T: tw.Constant[int]):
+    i = tw.bid(0)
+    x = tw.load(a, i, shape=T)
+    for k in range(len(outs)):
+        tw.store(outs[k], i, x.astype(outs[k].dtype))
+
+
 def run_cast(a, dt_name):
     c = np.zeros(a.shape, npdt(dt_name))
     tw.launch(None, (tw.cdiv(a.size, T),), cast_k, (a, c, twdt(dt_name), T))
     return c
+
+
+def run_casts(a, dt_names):
+    """a.astype(d) for every d in dt_names, in one launch."""
+    outs = [np.zeros(a.shape, npdt(d)) for d in dt_names]
+    tw.launch(None, (tw.cdiv(a.size, T),), cast_many_k, (a, outs, T))
+    return outs
 
 
 @pytest.mark.parametrize("src", ALL)
@@ -425,8 +474,7 @@ def test_cast_matrix(backend, rng, src):
     a = random_array(rng, N, npdt(src))
     if src in FLOATS:
         a = (a.astype(np.float64) * 10).astype(npdt(src))  # beyond int8's range sometimes
-    for dst in ALL:
-        got = run_cast(a, dst)
+    for dst, got in zip(ALL, run_casts(a, ALL)):
         if dst == "bool":
             want = a.astype(np.float64) != 0
         elif src in FLOATS and dst in INTS:
@@ -439,15 +487,19 @@ def test_cast_matrix(backend, rng, src):
         np.testing.assert_array_equal(got, want, err_msg=f"{src} -> {dst}")
 
 
-@pytest.mark.parametrize("dst", ["int8", "int32", "int64", "uint8", "uint32", "uint64"])
-def test_float_to_int_saturates_and_nan_is_zero(backend, dst):
-    info = np.iinfo(npdt(dst))
+@pytest.mark.parametrize("src", ["float32", "float64", "float16"])
+def test_float_to_int_saturates_and_nan_is_zero(backend, src):
     a = np.resize(np.array([np.nan, np.inf, -np.inf, 1e30, -1e30, 2.9, -2.9, -0.5]), N)
-    want = np.resize(np.array([0, info.max, info.min, info.max, info.min, 2, max(-2, info.min), 0], npdt(dst)), N)
-    for src in ("float32", "float64", "float16"):
-        with np.errstate(over="ignore"):
-            x = a.astype(npdt(src))
-        np.testing.assert_array_equal(run_cast(x, dst), want.astype(npdt(dst)), err_msg=f"{src} -> {dst}")
+    with np.errstate(over="ignore"):
+        x = a.astype(npdt(src))
+    dsts = ["int8", "int32", "int64", "uint8", "uint32", "uint64", "bool"]
+    for dst, got in zip(dsts, run_casts(x, dsts)):
+        if dst == "bool":
+            np.testing.assert_array_equal(got, a != 0)  # NaN is truthy
+            continue
+        info = np.iinfo(npdt(dst))
+        want = np.resize(np.array([0, info.max, info.min, info.max, info.min, 2, max(-2, info.min), 0], dst), N)
+        np.testing.assert_array_equal(got, want, err_msg=f"{src} -> {dst}")
 
 
 @pytest.mark.parametrize("f8", ["float8_e4m3fn", "float8_e5m2"])

@@ -212,7 +212,7 @@ def gather_2d(a, rows, cols, out, R: tw.Constant[int], C: tw.Constant[int]):
 
 
 def test_gather_broadcast_and_out_of_range(backend, rng):
-    a = random_array(rng, (6, 9), np.float32)
+    a = random_array(rng, (12, 9), np.float32)[::2, ::-1]   # a strided, reversed view
     rows = np.array([0, 5, 2, -1, 6, 3, 5], np.int32)
     cols = np.array([8, 0, 9, 4, -3], np.int64)
     out = np.zeros((7, 5), np.float32)
@@ -267,12 +267,14 @@ def scatter_2d(out, T: tw.Constant[int]):
 
 
 def test_scatter_2d_broadcast(backend):
-    out = np.zeros((3, 5))
+    big = np.zeros((5, 10))
+    out = big[::2, 1::2]  # (3, 5), strided
     tw.launch(None, (1,), scatter_2d, (out, 4))
     r = np.arange(4)
     want = (r[:, None] * 10 + r[None, :])[:3, :4]
     np.testing.assert_array_equal(out[:, :4], want)
     assert (out[:, 4] == 0).all()
+    assert big[1::2].sum() == 0 and big[:, ::2].sum() == 0
 
 
 # ---- atomics ------------------------------------------------------------------------------------

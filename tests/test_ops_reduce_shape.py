@@ -118,6 +118,10 @@ def test_nan_propagates_in_reductions(backend, rng, fn):
     for axis in (None, 0, 2, (1, 2)):
         want = getattr(np, fn)(a.astype(np.float64), axis=axis).astype(np.float32)
         np.testing.assert_allclose(run_reduce(a, fn, axis, False), want, rtol=2e-6, equal_nan=True)
+    # argmax/argmin: NaN is the extreme value; the first NaN's index wins
+    arg = "argmax" if fn == "max" else "argmin"
+    for axis in (None, 2):
+        np.testing.assert_array_equal(run_reduce(a, arg, axis, False), getattr(np, arg)(a, axis=axis))
 
 
 @tw.kernel

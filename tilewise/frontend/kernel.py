@@ -55,6 +55,10 @@ class Kernel:
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
         self.signature = inspect.signature(fn)
+        try:  # read the source now, so edits to the file after decoration cannot skew what runs
+            function_source(fn)
+        except TileError:
+            pass  # reported, with its reason, at the first launch
         self._constant = None
         self._ir_cache = {}
         self.runtime_cache = {}  # (key, backend) -> executable; kept here so dispatch is one dict lookup

@@ -14,21 +14,24 @@ _STATE = {}
 
 
 def _init():
-    """Initialise LLVM once and build the target machine for this CPU (its name and features, so the
-    vectoriser may use AVX2/AVX-512 where the host has them)."""
-    if "tm" in _STATE:
-        return _STATE["tm"]
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-    libm = ctypes.util.find_library("m")
-    if libm:  # math functions the code calls by name (erff, log1pf, ...) resolve from here
-        llvm.load_library_permanently(libm)
+    """Initialise LLVM once; returns the shared target machine used for optimising and emitting."""
+    if "tm" not in _STATE:
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        libm = ctypes.util.find_library("m")
+        if libm:  # math functions the code calls by name (erff, log1pf, ...) resolve from here
+            llvm.load_library_permanently(libm)
+        _STATE["tm"] = _target_machine()
+    return _STATE["tm"]
+
+
+def _target_machine():
+    """A target machine for this CPU (its name and features, so the vectoriser may use AVX2/AVX-512
+    where the host has them). An MCJIT engine takes ownership of its target machine, so each engine
+    gets its own."""
     target = llvm.Target.from_triple(llvm.get_process_triple())
-    tm = target.create_target_machine(cpu=llvm.get_host_cpu_name(),
-                                      features=llvm.get_host_cpu_features().flatten(),
-                                      opt=3, reloc="default", codemodel="jitdefault", jit=True)
-    _STATE["tm"] = tm
-    return tm
+    return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+                                        opt=3, reloc="default", codemodel="jitdefault", jit=True)
 
 
 def target_description():
@@ -53,7 +56,7 @@ class Compiled:
             pb = llvm.create_pass_builder(tm, pto)
             pb.getModulePassManager().run(mod, pb)
             self.code = str(mod)
-            self.engine = llvm.create_mcjit_compiler(mod, tm)
+            self.engine = llvm.create_mcjit_compiler(mod, _target_machine())
             self.engine.finalize_object()
             self.address = self.engine.get_function_address(entry)
         self._binary = None

@@ -67,10 +67,25 @@ def bf16_from_f32(b, f):
     return b.trunc(b.select(b.fcmp_unordered("uno", f, f), nan_bits, rounded), I16)
 
 
+def _f32_round_to_odd(b, x):
+    """float64 -> float32 rounding to odd: then float32 -> float16 rounds exactly as float64 -> float16
+    would. (LLVM turns a direct double -> half into a call to __truncdfhf2, which the JIT's process
+    may not have.)"""
+    r = b.fptrunc(x, F32)
+    back = b.fpext(r, F64)
+    fabs = intrinsic(b.module, "llvm.fabs", F64, [F64])
+    too_big = b.fcmp_ordered(">", b.call(fabs, [back]), b.call(fabs, [x]))
+    bits = b.bitcast(r, I32)
+    toward_zero = b.select(too_big, b.sub(bits, I32(1)), bits)
+    odd = b.bitcast(b.or_(toward_zero, I32(1)), F32)
+    exact = b.fcmp_unordered("==", back, x)  # exact, or NaN
+    return b.select(exact, r, odd)
+
+
 def from_compute(b, v, dt):
     """A float32/float64 value rounded once to `dt`'s register form (bfloat16 via float32, like ml_dtypes)."""
     if dt is D.float16:
-        return b.fptrunc(v, HALF)
+        return b.fptrunc(v if v.type == F32 else _f32_round_to_odd(b, v), HALF)
     if dt is D.bfloat16:
         return bf16_from_f32(b, v if v.type == F32 else b.fptrunc(v, F32))
     target = F64 if dt is D.float64 else F32
@@ -153,8 +168,8 @@ def cast(b, v, src, dst):
                 return v
             return b.sext(v, ir.IntType(dst.bits)) if src.kind == "i" else b.zext(v, ir.IntType(dst.bits))
         conv = b.sitofp if src.kind == "i" else b.uitofp
-        if dst is D.bfloat16:
-            return bf16_from_f32(b, conv(v, F32))
+        if dst in NARROW:  # via float32: exact for every integer a narrow float can hold finitely
+            return from_compute(b, conv(v, F32), dst)
         return conv(v, mem_type(dst))
     # float -> float: narrow sources widen to float32 first (exact), then round once
     return from_compute(b, to_compute(b, v, src), dst)
