@@ -139,3 +139,18 @@ def test_matmul_shape_mismatch_is_an_error(backend):
     with pytest.raises(tw.TileTypeError, match="inner") as e:
         tw.launch(None, (1,), bad, (np.zeros((4, 3), np.float32), np.zeros((4, 3), np.float32)))
     assert e.value.loc[0] == __file__
+
+
+def test_matmul_of_int8_returns_int32(backend, rng):
+    a = rng.integers(-128, 128, (8, 40)).astype(np.int8)
+    b = rng.integers(-128, 128, (40, 4)).astype(np.int8)
+    out = np.zeros((8, 4), np.int32)
+
+    @tw.kernel
+    def k(A, B, C):
+        c = tw.matmul(tw.load(A, (0, 0), (8, 40)), tw.load(B, (0, 0), (40, 4)))
+        tw.static_assert(c.dtype == tw.int32, "int8 @ int8 gives int32")
+        tw.store(C, (0, 0), c)
+
+    tw.launch(None, (1,), k, (a, b, out))
+    np.testing.assert_array_equal(out, a.astype(np.int64) @ b.astype(np.int64))

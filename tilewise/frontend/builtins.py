@@ -221,7 +221,8 @@ def matmul(b, x, y):
     x, y = _mm_operands(b, x, y)
     dt = _mm_input_dtype(x, y)
     x, y = S.cast(b, x, dt), S.cast(b, y, dt)
-    out = D.float32 if dt is D.tfloat32 else (D.int32 if dt.is_bool else dt)
+    # Narrow integer products accumulate and return in int32, as tensor-core int8 mma does.
+    out = D.float32 if dt is D.tfloat32 else (D.int32 if dt.is_bool or (dt.is_int and dt.bits < 32) else dt)
     return TileV(b.one("matmul", [x.v, y.v], dtype=out))
 
 
