@@ -44,9 +44,8 @@ def cuda_devices() -> list[str] | str:
     except Exception:
         return "not available (cuda.core is not installed; pip install 'tilewise[cuda]')"
     try:
-        n = system.num_devices
-        if callable(n):
-            n = n()
+        # cuda.core >= 1.0 has get_num_devices(); older releases a num_devices property
+        n = system.get_num_devices() if hasattr(system, "get_num_devices") else system.num_devices
         if not n:
             return "not available (cuda.core found no device)"
         out = []
