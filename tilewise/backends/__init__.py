@@ -50,3 +50,20 @@ def _cpu():
 # The native backend is opt-in until it covers every op: TILEWISE_ENABLE_CPU=1 registers it.
 if os.environ.get("TILEWISE_ENABLE_CPU") == "1":
     register("cpu", _cpu)
+
+
+def _cuda():
+    from .cuda import CudaBackend
+    return CudaBackend()
+
+
+def _cuda_emulated():
+    from .cuda import EmulatedBackend
+    return EmulatedBackend()
+
+
+# "cuda" compiles for a GPU target (tw.compile(..., target="cuda:sm_90")); its emulator is opt-in
+# until it covers every op: TILEWISE_ENABLE_CUDA_EMULATED=1 registers it.
+register("cuda", _cuda)
+if os.environ.get("TILEWISE_ENABLE_CUDA_EMULATED") == "1":
+    register("cuda-emulated", _cuda_emulated)

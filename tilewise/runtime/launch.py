@@ -22,13 +22,15 @@ def _check_writable(fn, values, names):
                                   "array (e.g. a .copy())")
 
 
-def _prepare(kernel, args, backend_name):
+def _prepare(kernel, args, backend_name, target=None):
+    """`target` is the full target string where it says more than the backend ("cuda:sm_90")."""
     specs, values, names = classify(kernel, args)
-    key = (specs, backend_name)
+    key = (specs, target or backend_name)
     entry = kernel.runtime_cache.get(key)
     if entry is None:
         fn = kernel.lower(specs)
-        exe = backends.get(backend_name).compile(fn)
+        backend = backends.get(backend_name)
+        exe = backend.compile(fn, target) if target else backend.compile(fn)
         entry = kernel.runtime_cache[key] = (fn, exe)
     return entry, values, names
 
@@ -61,5 +63,5 @@ def compile(kernel, args, target=None):  # noqa: A001 - the public name follows 
     """Specialise and compile without launching; `target` is a backend name ("reference", ...)."""
     _check_kernel(kernel)
     target = target or backends.host_backend_name()
-    (fn, exe), _, _ = _prepare(kernel, args, target.split(":")[0])
+    (fn, exe), _, _ = _prepare(kernel, args, target.split(":")[0], target if ":" in target else None)
     return CompiledKernel(fn, exe, target)

@@ -68,9 +68,9 @@ def bf16_from_f32(b, f):
 
 
 def _f32_round_to_odd(b, x):
-    """float64 -> float32 rounding to odd: then float32 -> float16 rounds exactly as float64 -> float16
-    would. (LLVM turns a direct double -> half into a call to __truncdfhf2, which the JIT's process
-    may not have.)"""
+    """float64 -> float32 rounding to odd: a following float32 -> float16/bfloat16 rounding then equals
+    one direct rounding. (LLVM would turn a direct double -> half into a call to __truncdfhf2, which
+    the JIT's process may not have.)"""
     r = b.fptrunc(x, F32)
     back = b.fpext(r, F64)
     fabs = intrinsic(b.module, "llvm.fabs", F64, [F64])
@@ -87,7 +87,7 @@ def from_compute(b, v, dt):
     if dt is D.float16:
         return b.fptrunc(v if v.type == F32 else _f32_round_to_odd(b, v), HALF)
     if dt is D.bfloat16:
-        return bf16_from_f32(b, v if v.type == F32 else b.fptrunc(v, F32))
+        return bf16_from_f32(b, v if v.type == F32 else _f32_round_to_odd(b, v))
     target = F64 if dt is D.float64 else F32
     if v.type == target:
         return v
@@ -159,7 +159,9 @@ def cast(b, v, src, dst):
         t = ir.IntType(dst.bits)
         return b.call(intrinsic(b.module, name, t, [f.type], [t, f.type]), [f])
     if dst is D.tfloat32:
-        return _round_tf32(b, cast(b, v, src, D.float32))
+        return _round_tf32(b, _to_f32_odd(b, v, src))
+    if dst is D.bfloat16 and (src.is_int and src.bits > 16):
+        return bf16_from_f32(b, _to_f32_odd(b, v, src))
     if src.is_bool or src.is_int:
         if dst.is_int:
             if dst.bits < v.type.width:
@@ -173,6 +175,16 @@ def cast(b, v, src, dst):
         return conv(v, mem_type(dst))
     # float -> float: narrow sources widen to float32 first (exact), then round once
     return from_compute(b, to_compute(b, v, src), dst)
+
+
+def _to_f32_odd(b, v, src):
+    """reference.semantics._to_float32_odd: float32, rounded to odd where float64 or a wide integer
+    does not fit, so one more rounding (bf16, tf32) equals a single correct rounding."""
+    if src is D.float64:
+        return _f32_round_to_odd(b, v)
+    if src.is_int and src.bits > 16:
+        return _f32_round_to_odd(b, (b.sitofp if src.kind == "i" else b.uitofp)(v, F64))
+    return cast(b, v, src, D.float32)
 
 
 def bitcast(b, v, src, dst):

@@ -1,0 +1,72 @@
+"""The CUDA backend: Tile IR -> CUDA C++ (codegen.py) -> cubin with NVRTC (nvrtc.py).
+
+Two registered names: "cuda" compiles for a GPU architecture (tw.compile(..., target="cuda:sm_90"));
+launching on a GPU is a next step. "cuda-emulated" builds the same generated source with the host
+C++ compiler against include/emulator.h and runs it on the CPU, so the generator is tested without a
+GPU (registered only when TILEWISE_ENABLE_CUDA_EMULATED=1)."""
+from __future__ import annotations
+
+import os
+
+from ...errors import TileLaunchError
+from . import emulator, nvrtc
+from .codegen import THREADS, generate
+
+
+def _resources(gen, **more):
+    return {"threads_per_cta": THREADS, "shared_bytes": gen.storage.total, **more}
+
+
+class CudaExecutable:
+    def __init__(self, fn, arch):
+        self.fn, self.arch = fn, arch
+        self.code, gen = generate(fn)
+        self.binary = nvrtc.compile_cubin(self.code, arch, name=f"{fn.name}.cu")
+        self.resources = _resources(gen, arch=arch)
+
+    def run(self, args, grid):
+        raise TileLaunchError("launching on a GPU is not implemented yet; use tw.compile(..., target='cuda:sm_XX') "
+                              "for the code and cubin, or TILEWISE_BACKEND=cuda-emulated to run it on the host")
+
+
+class CudaBackend:
+    name = "cuda"
+
+    def compile(self, fn, target=None):
+        return CudaExecutable(fn, nvrtc.parse_arch(target))
+
+
+def _poison():
+    return os.environ.get("TILEWISE_POISON") == "1"
+
+
+def emulator_threads():
+    """Threads per CTA in the emulator: the GPU's count by default; fewer make tests faster and make
+    every block-strided loop take several trips."""
+    return int(os.environ.get("TILEWISE_EMULATOR_THREADS", THREADS))
+
+
+class EmulatedExecutable:
+    binary = None
+
+    def __init__(self, fn):
+        self.fn = fn
+        self._variants = {}
+        self.code, gen = self._variant(False)
+        self.resources = _resources(gen)
+
+    def _variant(self, poison):
+        if poison not in self._variants:
+            self._variants[poison] = generate(self.fn, poison)
+        return self._variants[poison]
+
+    def run(self, args, grid):
+        code, gen = self._variant(_poison())
+        emulator.run(emulator.load(code), self.fn, args, grid, gen.asserts, emulator_threads())
+
+
+class EmulatedBackend:
+    name = "cuda-emulated"
+
+    def compile(self, fn, target=None):
+        return EmulatedExecutable(fn)

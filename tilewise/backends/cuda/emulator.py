@@ -1,0 +1,123 @@
+"""Builds generated CUDA C++ with the host compiler against include/emulator.h and runs it: the
+"cuda-emulated" backend, which tests the CUDA code generator on machines without a GPU.
+
+Shared libraries are cached on disk (TILEWISE_CACHE_DIR, else ~/.cache/tilewise) under a hash of the
+source, the headers, the flags and the compiler's version, and written atomically."""
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import TileAssertionError, TileLaunchError
+from ...ir.types import ArrayType
+
+INCLUDE = Path(__file__).parent / "include"
+FLAGS = ["-O1", "-std=c++20", "-shared", "-fPIC", "-pthread", "-ffp-contract=off", "-fvisibility=hidden", "-w"]
+_LIBS = {}
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("TILEWISE_CACHE_DIR") or Path.home() / ".cache" / "tilewise"
+    return Path(root) / "cuda-emulated"
+
+
+def compiler():
+    return os.environ.get("CXX", "g++")
+
+
+@functools.cache
+def _compiler_version(cxx):
+    try:
+        out = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise TileLaunchError(f"the cuda-emulated backend needs a C++20 host compiler ('{cxx}'; set CXX): "
+                              f"{e}") from None
+    return out.splitlines()[0] if out else cxx
+
+
+def _key(*parts):
+    cxx = compiler()
+    headers = "".join((INCLUDE / h).read_text() for h in ("tilewise.cuh", "emulator.h"))
+    return hashlib.sha256("\0".join([*parts, headers, " ".join(FLAGS), _compiler_version(cxx)]).encode()).hexdigest()
+
+
+def _compile(cmd, what):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:  # generated code that does not compile is a code generator bug
+        raise RuntimeError(f"internal error: {what} failed to build for the emulator:\n{r.stderr[-4000:]}")
+
+
+def _prelude() -> Path:
+    """Both headers, precompiled once (the C++ standard headers they pull in cost most of a build)."""
+    d = cache_dir() / f"pch-{_key('pch')[:24]}"
+    header = d / "tw_emulated.h"
+    if (d / "tw_emulated.h.gch").exists():
+        return header
+    d.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=d) as tmp:
+        h, gch = Path(tmp) / "tw_emulated.h", Path(tmp) / "tw_emulated.h.gch"
+        h.write_text('#include "emulator.h"\n#include "tilewise.cuh"\n')
+        flags = [f for f in FLAGS if f != "-shared"]
+        _compile([compiler(), *flags, "-I", str(INCLUDE), "-x", "c++-header", "-o", str(gch), str(h)], "the header")
+        os.replace(h, header)
+        os.replace(gch, d / "tw_emulated.h.gch")
+    return header
+
+
+def build(source: str) -> Path:
+    """The shared library for `source`, compiled once per (source, headers, flags, compiler)."""
+    d = cache_dir()
+    lib = d / f"{_key(source)[:32]}.so"
+    if lib.exists():
+        return lib
+    prelude = _prelude()
+    with tempfile.TemporaryDirectory(dir=d) as tmp:
+        src, out = Path(tmp) / "kernel.cpp", Path(tmp) / "kernel.so"
+        src.write_text(source)
+        _compile([compiler(), *FLAGS, "-I", str(INCLUDE), "-include", str(prelude), "-o", str(out), str(src)],
+                 "generated CUDA C++")
+        os.replace(out, lib)
+    return lib
+
+
+def load(source: str):
+    path = build(source)
+    if path not in _LIBS:
+        lib = ctypes.CDLL(str(path))
+        lib.tw_emulate.restype = ctypes.c_int
+        lib.tw_emulate.argtypes = [ctypes.c_void_p] + [ctypes.c_uint] * 4
+        _LIBS[path] = lib
+    return _LIBS[path]
+
+
+def pack(params, args):
+    """One host buffer per kernel parameter (tw_array: pointer, shape, strides in elements; scalars in
+    their dtype), in the order the generated kernel declares them."""
+    bufs = []
+    for p, a in zip(params, args):
+        if isinstance(p.type, ArrayType):
+            size = a.itemsize
+            if any(s % size for s in a.strides):
+                raise TileLaunchError(f"array strides {a.strides} are not multiples of its item size {size}")
+            bufs.append(np.array([a.ctypes.data, *a.shape, *(s // size for s in a.strides)], np.int64))
+        else:
+            bufs.append(np.array(a, dtype=p.type.dtype.np).reshape(1))
+    return bufs
+
+
+def run(lib, fn, args, grid, asserts, nthreads):
+    bufs = pack(fn.params, args)
+    status = np.zeros(4, np.int32)
+    bufs.append(np.array([status.ctypes.data], np.uint64))
+    params = (ctypes.c_void_p * len(bufs))(*[b.ctypes.data for b in bufs])
+    lib.tw_emulate(params, *grid, nthreads)
+    if status[0]:
+        msg, loc = asserts[status[0] - 1]
+        raise TileAssertionError(f"assertion failed (block {tuple(int(b) for b in status[1:])}): {msg}", loc)

@@ -1,0 +1,52 @@
+"""CUDA C++ -> cubin with NVRTC through cuda.core's Program: no GPU, no driver and no CUDA toolkit
+needed, only the pip wheels of the [cuda] extra (cuda-core, cuda-bindings, nvidia-cuda-nvrtc)."""
+from __future__ import annotations
+
+import re
+
+from ...errors import TileLaunchError, TileUnsupportedError
+from .emulator import INCLUDE
+
+
+def _program():
+    try:
+        from cuda.core import Program, ProgramOptions
+    except ImportError:
+        try:  # cuda-core before 0.4 kept these under .experimental
+            from cuda.core.experimental import Program, ProgramOptions
+        except ImportError:
+            raise TileLaunchError("compiling for a CUDA target needs NVRTC: pip install 'tilewise[cuda]' "
+                                  "(cuda-core, cuda-bindings, nvidia-cuda-nvrtc)") from None
+    return Program, ProgramOptions
+
+
+def version():
+    """NVRTC's (major, minor) and the architectures it can target, e.g. ((13, 0), [75, 80, ...])."""
+    from cuda.bindings import nvrtc
+    _, major, minor = nvrtc.nvrtcVersion()
+    return (major, minor), list(nvrtc.nvrtcGetSupportedArchs()[1])
+
+
+def parse_arch(target):
+    """"cuda:sm_90" -> "sm_90"; a bare "cuda" gets sm_80."""
+    arch = target.split(":", 1)[1] if target and ":" in target else "sm_80"
+    if not re.fullmatch(r"sm_\d+[af]?", arch):
+        raise TileLaunchError(f"unknown CUDA target '{target}'; write it like 'cuda:sm_90'")
+    return arch
+
+
+def compile_cubin(code: str, arch: str, name="tilewise") -> bytes:
+    Program, ProgramOptions = _program()
+    # fma=False: the reference rounds every multiply and add on its own (next step: allow contraction
+    # where the user opts into fast math).
+    opts = ProgramOptions(name=name, arch=arch, std="c++17", include_path=[str(INCLUDE)], fma=False)
+    try:
+        return bytes(Program(code, "c++", options=opts).compile("cubin").code)
+    except Exception as e:  # NVRTC reports through its own exception types; sort by message
+        text = str(e)
+        if "gpu-architecture" in text or "invalid value for --gpu" in text:
+            have = version()
+            raise TileUnsupportedError(
+                f"NVRTC {have[0][0]}.{have[0][1]} cannot compile for {arch} (it supports sm_{min(have[1])} and "
+                "newer); for sm_70 install nvidia-cuda-nvrtc-cu12 with cuda-bindings<13") from None
+        raise RuntimeError(f"internal error: NVRTC rejected the generated CUDA C++:\n{text[-4000:]}") from e

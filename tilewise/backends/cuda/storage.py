@@ -1,0 +1,112 @@
+"""Shared-memory layout of a kernel: every tile value gets a byte range of one static `__shared__`
+arena, and ranges are reused once a value is dead.
+
+Liveness works on a pre-order numbering of ops. A value used inside a loop but defined outside it
+stays live to the end of that loop (the next iteration reads it again). The results of a for/while/if
+and the matching region arguments share one "slot" (the carried value's storage), live across the
+whole op. Intervals are inclusive, so an op's result never shares storage with its operands: every op
+may read all operands while writing its result."""
+from __future__ import annotations
+
+import math
+
+from ...ir.types import TileType
+
+ALIGN = 16
+LOOPS = ("for", "while")
+
+
+def is_tile(v):
+    return isinstance(v.type, TileType) and v.type.ndim >= 1
+
+
+def nbytes(t: TileType):
+    return max(1, math.prod(t.shape)) * t.dtype.itemsize
+
+
+def carried_args(op, i):
+    """The region arguments that are the i-th carried value of a region op."""
+    if op.name == "for":
+        return [op.regions[0].args[i + 1]]
+    if op.name == "while":
+        return [op.regions[0].args[i], op.regions[1].args[i]]
+    return []
+
+
+class Storage:
+    """`offset[value id]` for every value that lives in shared memory; `total` bytes in all.
+    `staged(op)` says which other ops need a one-element buffer for their scalar result."""
+
+    def __init__(self, fn, staged=lambda op: False):
+        self.pos, self.end, self.defined, self.uses = {}, {}, {}, []
+        self.staged_ops, self.ops = [], []
+        self._staged = staged
+        self._number(fn.body, [])
+        self.offset, self.total = {}, 0
+        self._allocate(self._intervals())
+
+    def _number(self, block, loops):
+        for a in block.args:
+            self.defined.setdefault(a.id, -1)
+        for op in block.ops:
+            p = self.pos[id(op)] = len(self.pos)
+            self.ops.append(op)
+            for r in op.results:
+                self.defined[r.id] = p
+            for region in op.regions:
+                for a in region.args:
+                    self.defined[a.id] = p
+            for v in op.operands:
+                self.uses.append((v, p, loops))
+            if self._staged(op):
+                self.staged_ops.append(op)
+            for region in op.regions:
+                self._number(region, loops + [op] if op.name in LOOPS else loops)
+            self.end[id(op)] = len(self.pos) - 1
+
+    def _last_uses(self):
+        last = dict(self.defined)
+        for v, p, loops in self.uses:
+            d = self.defined[v.id]
+            for loop in loops:  # outermost first: the first loop that v comes from outside of decides
+                if d < self.pos[id(loop)]:
+                    p = max(p, self.end[id(loop)])
+                    break
+            last[v.id] = max(last[v.id], p)
+        return last
+
+    def _intervals(self):
+        """(start, end, bytes, [value ids]) for each storage that needs shared memory."""
+        last = self._last_uses()
+        out, seen = [], set()
+        for op in self.ops:
+            start = self.pos[id(op)]
+            if op.regions:
+                for i, r in enumerate(op.results):
+                    if not is_tile(r):
+                        continue
+                    members = [r] + carried_args(op, i)
+                    stop = max([self.end[id(op)]] + [last[m.id] for m in members])
+                    out.append((start, stop, nbytes(r.type), [m.id for m in members]))
+                    seen.update(m.id for m in members)
+                continue
+            for r in op.results:
+                if is_tile(r) and r.id not in seen:
+                    out.append((start, last[r.id], nbytes(r.type), [r.id]))
+            if op in self.staged_ops:
+                out.append((start, start, nbytes(op.results[0].type), [("staged", op.results[0].id)]))
+        return out
+
+    def _allocate(self, intervals):
+        placed = []  # (start, end, offset, size)
+        for start, stop, size, ids in sorted(intervals, key=lambda t: (t[0], -t[2])):
+            busy = sorted((o, o + s) for a, b, o, s in placed if a <= stop and start <= b)
+            off = 0
+            for lo, hi in busy:
+                if off + size <= lo:
+                    break
+                off = max(off, -(-hi // ALIGN) * ALIGN)
+            placed.append((start, stop, off, size))
+            for i in ids:
+                self.offset[i] = off
+            self.total = max(self.total, off + size)
