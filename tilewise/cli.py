@@ -65,6 +65,10 @@ def info() -> int:
     for mod in ("numpy", "ml_dtypes", "llvmlite"):
         print(f"{mod:<10} {_version(mod)}")
     print(f"backends   {', '.join(backends.available())}")
+    if "cuda-emulated" not in backends.available():
+        why = "no host C++20 compiler found (g++ or $CXX)" if not backends.host_cxx() else \
+            "TILEWISE_ENABLE_CUDA_EMULATED=0"
+        print(f"           cuda-emulated not registered: {why}")
     env = os.environ.get("TILEWISE_BACKEND")
     print(f"host       {backends.host_backend_name()}"
           + (" (from TILEWISE_BACKEND)" if env else " (default; set TILEWISE_BACKEND to choose)"))

@@ -5,6 +5,7 @@ An Executable has `run(args, grid)` (one host value per IR parameter), and the i
 from __future__ import annotations
 
 import os
+import shutil
 
 from ..errors import TileLaunchError
 
@@ -62,8 +63,14 @@ def _cuda_emulated():
     return EmulatedBackend()
 
 
-# "cuda" compiles for a GPU target (tw.compile(..., target="cuda:sm_90")); its emulator is opt-in
-# until it covers every op: TILEWISE_ENABLE_CUDA_EMULATED=1 registers it.
+def host_cxx():
+    """The C++20 host compiler that cuda-emulated builds with ($CXX, else g++), or None if missing."""
+    return shutil.which(os.environ.get("CXX") or "g++")
+
+
+# "cuda" compiles for a GPU target (tw.compile(..., target="cuda:sm_90")). Its emulator runs the same
+# generated code on the host and is registered wherever a host C++ compiler is found, so the shared
+# test fixture runs every kernel test under emulation too; TILEWISE_ENABLE_CUDA_EMULATED=0 turns it off.
 register("cuda", _cuda)
-if os.environ.get("TILEWISE_ENABLE_CUDA_EMULATED") == "1":
+if os.environ.get("TILEWISE_ENABLE_CUDA_EMULATED") != "0" and host_cxx():
     register("cuda-emulated", _cuda_emulated)

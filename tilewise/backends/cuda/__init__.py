@@ -3,7 +3,7 @@
 Two registered names: "cuda" compiles for a GPU architecture (tw.compile(..., target="cuda:sm_90"));
 launching on a GPU is a next step. "cuda-emulated" builds the same generated source with the host
 C++ compiler against include/emulator.h and runs it on the CPU, so the generator is tested without a
-GPU (registered only when TILEWISE_ENABLE_CUDA_EMULATED=1)."""
+GPU (registered wherever a host C++ compiler is found; TILEWISE_ENABLE_CUDA_EMULATED=0 turns it off)."""
 from __future__ import annotations
 
 import os
@@ -21,8 +21,8 @@ class CudaExecutable:
     def __init__(self, fn, arch):
         self.fn, self.arch = fn, arch
         self.code, gen = generate(fn)
-        self.binary = nvrtc.compile_cubin(self.code, arch, name=f"{fn.name}.cu")
-        self.resources = _resources(gen, arch=arch)
+        self.binary, info = nvrtc.compile_cubin(self.code, arch, name=f"{fn.name}.cu")
+        self.resources = _resources(gen, arch=arch, **info)
 
     def run(self, args, grid):
         raise TileLaunchError("launching on a GPU is not implemented yet; use tw.compile(..., target='cuda:sm_XX') "
@@ -62,7 +62,7 @@ class EmulatedExecutable:
 
     def run(self, args, grid):
         code, gen = self._variant(_poison())
-        emulator.run(emulator.load(code), self.fn, args, grid, gen.asserts, emulator_threads())
+        emulator.run(emulator.load(code), self.fn, args, grid, gen.asserts, emulator_threads(), gen.prints)
 
 
 class EmulatedBackend:

@@ -20,6 +20,7 @@ from . import exprs as X
 from .control import ControlFlow
 from .indexing import ravel, unravel
 from .memory import MemoryOps
+from .printing import Printing
 from .reduce import ReduceOps
 from .storage import Storage, is_tile
 
@@ -39,12 +40,14 @@ def _staged(op):
     return op.name == "atomic" and not is_tile(op.results[0])
 
 
-class KernelGen(MemoryOps, ReduceOps, ControlFlow):
+class KernelGen(MemoryOps, ReduceOps, ControlFlow, Printing):
     def __init__(self, fn, poison=False):
         self.fn, self.poison = fn, poison
         self.storage = Storage(fn, _staged)
         self.names, self.lines, self.depth = {}, [], 1
         self.asserts = []  # (message, loc) of each assert, numbered from 1 in tw_status[0]
+        self.prints = []  # (format, [(dtype, shape)], python, order) of each printf, numbered from 0
+        self.loops = []  # (op, trip counter) of the loops around the op being generated
         self.uid = 0
 
     # ---- emission helpers --------------------------------------------------------------------------
@@ -129,8 +132,8 @@ class KernelGen(MemoryOps, ReduceOps, ControlFlow):
         args.append(f"*(int**)params[{n}]")
         return ["#ifdef TW_EMULATOR",
                 'extern "C" TW_EXPORT int tw_emulate(void** params, unsigned gx, unsigned gy, unsigned gz, '
-                'unsigned nthreads) {',
-                f"  return tw_emu::launch(gx, gy, gz, nthreads, *(int**)params[{n}],",
+                'unsigned nthreads, tw_emu::print_fn print) {',
+                f"  return tw_emu::launch(gx, gy, gz, nthreads, *(int**)params[{n}], print,",
                 f"                        [&] {{ {name}({', '.join(args)}); }});",
                 "}", "#endif", ""]
 
@@ -231,9 +234,6 @@ class KernelGen(MemoryOps, ReduceOps, ControlFlow):
         self.define(op.result, expr)
 
     # ---- debugging ---------------------------------------------------------------------------------
-
-    def op_printf(self, op):
-        self.unsupported(op, "printf/print")
 
     def op_assert(self, op):
         self.asserts.append((op.attrs["msg"], op.loc))

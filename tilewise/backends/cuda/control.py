@@ -67,18 +67,23 @@ class ControlFlow:
         self.line(f"for (tw_i64 {k} = 0; {k} < {n}; ++{k}) {{")
         iv = body.args[0]
         self.line(f"  const {self.ct(iv)} {self.name(iv)} = ({self.ct(iv)})({lo} + {k} * {st});")
+        self.loops.append((op, k))
         self._region(op, body)
+        self.loops.pop()
         self.line("}")
 
     def op_while(self, op):
         cond, body = op.regions
         self._slots(op, op.operands)
-        self.line("for (;;) {")
+        k = self.fresh("k")  # the trip number, for the order of prints (printing.py)
+        self.line(f"for (tw_i64 {k} = 0;; ++{k}) {{")
+        self.loops.append((op, k))
         self.depth += 1
         self.block(cond)
         self.line(f"if (!{self.name(cond.ops[-1].operands[0])}) break;")
         self.depth -= 1
         self._region(op, body)
+        self.loops.pop()
         self.line("}")
 
     def op_if(self, op):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import math
 import os
 import subprocess
 import tempfile
@@ -16,11 +17,16 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import TileAssertionError, TileLaunchError
+from ...ir.dtypes import int64 as INT64
 from ...ir.types import ArrayType
+from ..reference.interpreter import _format
 
 INCLUDE = Path(__file__).parent / "include"
 FLAGS = ["-O1", "-std=c++20", "-shared", "-fPIC", "-pthread", "-ffp-contract=off", "-fvisibility=hidden", "-w"]
 _LIBS = {}
+# emulator.h's tw_emu::print_fn: print number, one pointer per value, the block index.
+PRINT_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.c_uint, ctypes.c_uint,
+                            ctypes.c_uint)
 
 
 def cache_dir() -> Path:
@@ -29,7 +35,7 @@ def cache_dir() -> Path:
 
 
 def compiler():
-    return os.environ.get("CXX", "g++")
+    return os.environ.get("CXX") or "g++"
 
 
 @functools.cache
@@ -92,7 +98,7 @@ def load(source: str):
     if path not in _LIBS:
         lib = ctypes.CDLL(str(path))
         lib.tw_emulate.restype = ctypes.c_int
-        lib.tw_emulate.argtypes = [ctypes.c_void_p] + [ctypes.c_uint] * 4
+        lib.tw_emulate.argtypes = [ctypes.c_void_p] + [ctypes.c_uint] * 4 + [PRINT_FN]
         _LIBS[path] = lib
     return _LIBS[path]
 
@@ -112,12 +118,42 @@ def pack(params, args):
     return bufs
 
 
-def run(lib, fn, args, grid, asserts, nthreads):
+def _value(ptr, dtype, shape):
+    """A copy of one printed value (a scalar register or a tile in shared memory) as NumPy."""
+    n = math.prod(shape)
+    raw = (ctypes.c_char * (n * dtype.itemsize)).from_address(ptr)
+    a = np.frombuffer(bytes(raw), dtype=dtype.np).reshape(shape)
+    return a if shape else a[()]
+
+
+def _printer(prints, out, errors):
+    """The print callback: thread 0 of a CTA calls it (under a lock) with the values in place. Appends
+    (place in the program, block, text) to `out`, formatted exactly as the reference backend does."""
+    def cb(which, values, bx, by, bz):
+        try:
+            fmt, types, python, order = prints[which]
+            vals = [_value(values[k], dt, shape) for k, (dt, shape) in enumerate(types)]
+            trips = _value(values[len(types)], INT64, (max(1, len(order) - 1),))
+            place = [x for pair in zip(order, trips.tolist()) for x in pair][:2 * len(order) - 2] + order[-1:]
+            out.append((place, (bz, by, bx), _format(fmt, vals, python)))
+        except BaseException as e:  # an exception cannot cross the C++ frames; re-raised after the launch
+            errors.append(e)
+    return PRINT_FN(cb)
+
+
+def run(lib, fn, args, grid, asserts, nthreads, prints=()):
     bufs = pack(fn.params, args)
     status = np.zeros(4, np.int32)
     bufs.append(np.array([status.ctypes.data], np.uint64))
     params = (ctypes.c_void_p * len(bufs))(*[b.ctypes.data for b in bufs])
-    lib.tw_emulate(params, *grid, nthreads)
+    out, errors = [], []
+    try:
+        lib.tw_emulate(params, *grid, nthreads, _printer(prints, out, errors) if prints else PRINT_FN())
+    finally:  # in the reference backend's order (see printing.py); sys.stdout, so capsys sees it
+        for _, _, text in sorted(out, key=lambda r: (r[0], r[1])):
+            print(text, end="")
+    if errors:
+        raise errors[0]
     if status[0]:
         msg, loc = asserts[status[0] - 1]
         raise TileAssertionError(f"assertion failed (block {tuple(int(b) for b in status[1:])}): {msg}", loc)

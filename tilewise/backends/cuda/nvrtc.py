@@ -2,6 +2,7 @@
 needed, only the pip wheels of the [cuda] extra (cuda-core, cuda-bindings, nvidia-cuda-nvrtc)."""
 from __future__ import annotations
 
+import io
 import re
 
 from ...errors import TileLaunchError, TileUnsupportedError
@@ -35,13 +36,31 @@ def parse_arch(target):
     return arch
 
 
-def compile_cubin(code: str, arch: str, name="tilewise") -> bytes:
+_PTXAS = {"registers": r"Used (\d+) registers", "stack_bytes": r"(\d+) bytes stack frame",
+          "spill_store_bytes": r"(\d+) bytes spill stores", "spill_load_bytes": r"(\d+) bytes spill loads"}
+
+
+def ptxas_info(log: str) -> dict:
+    """What ptxas -v reports for the kernel: registers, stack frame (local memory) and spills, in bytes."""
+    out = {}
+    for key, pattern in _PTXAS.items():
+        m = re.search(pattern, log)
+        if m:
+            out[key] = int(m.group(1))
+    return out
+
+
+def compile_cubin(code: str, arch: str, name="tilewise"):
+    """(cubin bytes, ptxas_info of the kernel)."""
     Program, ProgramOptions = _program()
     # fma=False: the reference rounds every multiply and add on its own (next step: allow contraction
     # where the user opts into fast math).
-    opts = ProgramOptions(name=name, arch=arch, std="c++17", include_path=[str(INCLUDE)], fma=False)
+    opts = ProgramOptions(name=name, arch=arch, std="c++17", include_path=[str(INCLUDE)], fma=False,
+                          ptxas_options="-v")
+    log = io.StringIO()
     try:
-        return bytes(Program(code, "c++", options=opts).compile("cubin").code)
+        cubin = bytes(Program(code, "c++", options=opts).compile("cubin", logs=log).code)
+        return cubin, ptxas_info(log.getvalue())
     except Exception as e:  # NVRTC reports through its own exception types; sort by message
         text = str(e)
         if "gpu-architecture" in text or "invalid value for --gpu" in text:

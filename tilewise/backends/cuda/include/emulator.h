@@ -35,7 +35,17 @@ inline thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
 namespace tw_emu {
 inline std::barrier<>* barrier = nullptr;
 inline std::mutex launch_mutex;  // the kernel's statics (shared memory) serve one launch at a time
+// printf goes back to Python (emulator.py formats it exactly as the reference backend does and writes
+// to sys.stdout, so pytest's capsys sees it): print number, one pointer per value, the block index.
+typedef void (*print_fn)(int, const void* const*, unsigned, unsigned, unsigned);
+inline print_fn print_cb = nullptr;
+inline std::mutex print_mutex;
 }  // namespace tw_emu
+
+inline void tw_print(int which, const void* const* values) {
+  std::lock_guard<std::mutex> guard(tw_emu::print_mutex);
+  if (tw_emu::print_cb) tw_emu::print_cb(which, values, blockIdx.x, blockIdx.y, blockIdx.z);
+}
 
 inline void tw_sync() { tw_emu::barrier->arrive_and_wait(); }
 inline void tw_fence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
@@ -57,8 +67,9 @@ namespace tw_emu {
 // Run `body` (one call = one thread of one CTA) over every CTA of the grid with `nthreads` threads,
 // x fastest. Stops after the first CTA that sets status[0] (a failed assert). Returns status[0].
 template <class F>
-int launch(unsigned gx, unsigned gy, unsigned gz, unsigned nthreads, int* status, F body) {
+int launch(unsigned gx, unsigned gy, unsigned gz, unsigned nthreads, int* status, print_fn print, F body) {
   std::lock_guard<std::mutex> guard(launch_mutex);
+  print_cb = print;
   std::barrier<> bar(nthreads);
   barrier = &bar;
   long long total = (long long)gx * gy * gz;
@@ -79,6 +90,7 @@ int launch(unsigned gx, unsigned gy, unsigned gz, unsigned nthreads, int* status
   }
   for (auto& th : threads) th.join();
   barrier = nullptr;
+  print_cb = nullptr;
   return status[0];
 }
 }  // namespace tw_emu

@@ -362,3 +362,52 @@ TW_DEV void tw_fail(int* status, int which) {
     tw_fence();
   }
 }
+
+// ---- printf on a GPU (the emulator hands values back to Python instead: tw_print in emulator.h) --
+
+#ifndef TW_EMULATOR
+template <class... A>
+TW_DEV void tw_printf(const char* fmt, A... args) { printf(fmt, args...); }
+TW_DEV void tw_print_elem(bool x) { printf(x ? "True" : "False"); }
+TW_DEV void tw_print_elem(tw_i8 x) { printf("%d", (int)x); }
+TW_DEV void tw_print_elem(tw_i16 x) { printf("%d", (int)x); }
+TW_DEV void tw_print_elem(tw_i32 x) { printf("%d", x); }
+TW_DEV void tw_print_elem(tw_i64 x) { printf("%lld", x); }
+TW_DEV void tw_print_elem(tw_u8 x) { printf("%u", (unsigned)x); }
+TW_DEV void tw_print_elem(tw_u16 x) { printf("%u", (unsigned)x); }
+TW_DEV void tw_print_elem(tw_u32 x) { printf("%u", x); }
+TW_DEV void tw_print_elem(tw_u64 x) { printf("%llu", x); }
+TW_DEV void tw_print_elem(float x) { printf("%g", (double)x); }
+TW_DEV void tw_print_elem(double x) { printf("%g", x); }
+TW_DEV void tw_print_elem(tw_f16 x) { printf("%g", (double)tw_widen(x)); }
+TW_DEV void tw_print_elem(tw_bf16 x) { printf("%g", (double)tw_widen(x)); }
+TW_DEV void tw_print_elem(tw_f8e4m3 x) { printf("%g", (double)tw_widen(x)); }
+TW_DEV void tw_print_elem(tw_f8e5m2 x) { printf("%g", (double)tw_widen(x)); }
+// A tile as NumPy nests it: "[[1, 2],\n [3, 4]]" (without NumPy's column alignment or summarising).
+template <class T>
+TW_DEV void tw_print_tile(const T* p, int nd, const int* shape) {
+  int n = 1;
+  for (int k = 0; k < nd; ++k) n *= shape[k];
+  for (int i = 0; i < n; ++i) {
+    int open = 0, inner = 1;
+    for (int k = nd - 1; k >= 0; --k) {
+      inner *= shape[k];
+      if (i % inner != 0) break;
+      ++open;
+    }
+    if (i == 0) {
+      for (int k = 0; k < nd; ++k) printf("[");
+    } else if (open == 0) {
+      printf(", ");
+    } else {
+      for (int k = 0; k < open; ++k) printf("]");
+      printf(",");
+      for (int k = 0; k < open; ++k) printf("\n");
+      for (int k = 0; k < nd - open; ++k) printf(" ");
+      for (int k = 0; k < open; ++k) printf("[");
+    }
+    tw_print_elem(p[i]);
+  }
+  for (int k = 0; k < nd; ++k) printf("]");
+}
+#endif
