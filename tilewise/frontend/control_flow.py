@@ -191,14 +191,7 @@ class ControlFlow:
                 if trips > MAX_UNROLL:
                     raise
                 self.vars = before
-            for i in range(*args):
-                self.vars[node.target.id] = i
-                self.loop_depth += 1
-                try:
-                    self.run_body(node.body)
-                finally:
-                    self.loop_depth -= 1
-            return False
+            return self._unrolled(node, range(*args))
         return self._dynamic_for(node, args)
 
     def _is_static_iter(self, it):
@@ -215,6 +208,10 @@ class ControlFlow:
         if len(items) > MAX_UNROLL:
             self.fail(node.iter, TileValueError, f"static_iter over {len(items)} items; at most {MAX_UNROLL} "
                       "are unrolled, use range() for a runtime loop")
+        return self._unrolled(node, items)
+
+    def _unrolled(self, node, items):
+        """The loop body lowered once per compile-time item, the target bound to that item."""
         for item in items:
             self.assign(node.target, item)
             self.loop_depth += 1
