@@ -24,7 +24,8 @@ class CpuExecutable:
         if v is None:
             gen = KernelGen(self.fn, poison=poison)
             compiled = Compiled(str(gen.module), ENTRY)
-            launcher = Launcher(self.fn, compiled.address, gen.frame_bytes, gen.meta_size, gen.asserts)
+            launcher = Launcher(self.fn, compiled.address, gen.frame_bytes, gen.meta_size, gen.asserts,
+                                sequential=gen.printf_handle is not None)
             v = self._variants[poison] = (compiled, launcher)
         return v
 

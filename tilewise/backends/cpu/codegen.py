@@ -24,7 +24,7 @@ from ...errors import TileUnsupportedError
 from ...ir import dtypes as D
 from ...ir.types import ArrayType, TileType
 from . import elementwise as E
-from . import memory, tileops
+from . import memory, printing, tileops
 from .buffers import ArrayRef, Buf
 from .elements import (
     I32,
@@ -32,7 +32,6 @@ from .elements import (
     PTR,
     bitcast,
     cast,
-    check_dtype,
     const,
     ext64,
     host_value,
@@ -53,6 +52,7 @@ class KernelGen:
         self.asserts = []      # (message, loc) per assert op, numbered from 1 in status[0]
         self.frame_bytes = 0   # stack the block function needs (all tile buffers)
         self.loc = None
+        self.printf_handle = None  # set when the kernel prints (printing.py)
         _check_supported(fn)
         self._block_fn()
         self._run_fn()
@@ -121,23 +121,26 @@ class KernelGen:
     # ---- loops ------------------------------------------------------------------------------------
 
     @contextmanager
-    def loop(self, n):
-        """An i64 induction variable over [0, n); `n` is a Python int or an i64 value."""
+    def loop(self, n, start=None):
+        """An i64 induction variable over [start, n) (start defaults to 0); `n` is a Python int or an
+        i64 value, `start` an i64 value."""
         b = self.b
-        if isinstance(n, int) and n == 1:
+        static = isinstance(n, int) and start is None
+        if static and n == 1:
             yield I64(0)
             return
         count = I64(n) if isinstance(n, int) else n
+        first = I64(0) if start is None else start
         pre = b.block
         body = self.func.append_basic_block("loop")
         after = self.func.append_basic_block("loop.end")
-        if isinstance(n, int) and n > 0:
+        if static and n > 0:
             b.branch(body)
         else:
-            b.cbranch(b.icmp_signed(">", count, I64(0)), body, after)
+            b.cbranch(b.icmp_signed("<", first, count), body, after)
         b.position_at_end(body)
         i = b.phi(I64)
-        i.add_incoming(I64(0), pre)
+        i.add_incoming(first, pre)
         yield i
         nxt = b.add(i, I64(1), flags=["nuw", "nsw"])
         i.add_incoming(nxt, b.block)
@@ -145,9 +148,9 @@ class KernelGen:
         b.position_at_end(after)
 
     @contextmanager
-    def nest(self, shape):
+    def nest(self, shape, starts=None):
         with ExitStack() as stack:
-            yield [stack.enter_context(self.loop(n)) for n in shape]
+            yield [stack.enter_context(self.loop(n, s)) for n, s in zip(shape, starts or [None] * len(shape))]
 
     def flat(self, idx, shape):
         """Row-major offset of a multi-index in a tile of static `shape`."""
@@ -311,6 +314,20 @@ def _assert(g, op):
     b.position_at_end(ok_bb)
 
 
+def _printf(g, op):
+    """A call into Python (printing.py) with the operands' buffer addresses."""
+    b = g.b
+    if g.printf_handle is None:
+        g.printf_ops = [o for o in g.fn.walk() if o.name == "printf"]
+        g.printf_handle = printing.register(g.printf_ops)
+    fn = g.module.globals.get(printing.SYMBOL) or ir.Function(
+        g.module, ir.FunctionType(ir.VoidType(), [I64, I32, I32, I32, I32, PTR]), printing.SYMBOL)
+    table = g.slot(ir.ArrayType(PTR, max(len(op.operands), 1)))
+    for k, v in enumerate(op.operands):
+        b.store(g.buf(v).ptr, b.gep(table, [I64(k)], source_etype=PTR))
+    b.call(fn, [I64(g.printf_handle), I32(g.printf_ops.index(op)), *g.bids, table])
+
+
 # ---- element-wise and scalar ops ----------------------------------------------------------------
 
 def _map(g, op, fn):
@@ -343,7 +360,7 @@ def _operand_dt(op):
 
 LOWER = {
     "for": _for, "while": _while, "if": _if, "assert": _assert,
-    "constant": _constant, "arange": _arange,
+    "constant": _constant, "arange": _arange, "printf": _printf,
     "bid": lambda g, op: _fill(g, op, g.bids[op.attrs["axis"]]),
     "num_blocks": lambda g, op: _fill(g, op, g.nblocks[op.attrs["axis"]]),
     "array_dim": lambda g, op: _fill(g, op, g.b.trunc(g.array(op.operands[0]).shape[op.attrs["axis"]], I32)),
@@ -363,8 +380,3 @@ def _check_supported(fn):
         if op.name not in LOWER and op.name not in ("yield", "return"):
             raise TileUnsupportedError(f"the cpu backend does not implement '{op.name}' yet; "
                                        "use TILEWISE_BACKEND=reference", op.loc)
-        for v in list(op.operands) + list(op.results):
-            if isinstance(v.type, (TileType, ArrayType)):
-                check_dtype(v.type.dtype, op.loc)
-    for p in fn.params:
-        check_dtype(p.type.dtype)

@@ -9,22 +9,15 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 
-from ...errors import TileUnsupportedError
 from ...ir import dtypes as D
 from ..reference import semantics as M
+from . import float8
+from .llvmutil import F32, F64, HALF, I1, I8, I16, I32, I64, PTR, intrinsic  # noqa: F401 - re-exported
 
-I1, I8, I16, I32, I64 = (ir.IntType(n) for n in (1, 8, 16, 32, 64))
-HALF, F32, F64 = ir.HalfType(), ir.FloatType(), ir.DoubleType()
-PTR = ir.PointerType()
 NARROW = M.NARROW
-_FLOAT_MEM = {D.float16: HALF, D.bfloat16: I16, D.float32: F32, D.tfloat32: F32, D.float64: F64}
-
-
-def check_dtype(dt, loc=None):
-    if dt in (D.float8_e4m3fn, D.float8_e5m2):
-        raise TileUnsupportedError(f"the cpu backend does not support {dt.name} yet; use TILEWISE_BACKEND=reference",
-                                   loc)
-
+FLOAT8 = (D.float8_e4m3fn, D.float8_e5m2)
+_FLOAT_MEM = {D.float16: HALF, D.bfloat16: I16, D.float32: F32, D.tfloat32: F32, D.float64: F64,
+              D.float8_e4m3fn: I8, D.float8_e5m2: I8}
 
 def mem_type(dt):
     if dt.is_bool:
@@ -56,6 +49,8 @@ def to_compute(b, v, dt):
         return b.fpext(v, F32)
     if dt is D.bfloat16:
         return b.bitcast(b.shl(b.zext(v, I32), I32(16)), F32)
+    if dt in FLOAT8:
+        return float8.decode(b, v, dt)
     return v
 
 
@@ -88,6 +83,8 @@ def from_compute(b, v, dt):
         return b.fptrunc(v if v.type == F32 else _f32_round_to_odd(b, v), HALF)
     if dt is D.bfloat16:
         return bf16_from_f32(b, v if v.type == F32 else _f32_round_to_odd(b, v))
+    if dt in FLOAT8:
+        return float8.encode(b, v if v.type == F32 else _f32_round_to_odd(b, v), dt)
     target = F64 if dt is D.float64 else F32
     if v.type == target:
         return v
@@ -106,8 +103,8 @@ def const(dt, value):
         return I1(int(bool(arr)))
     if dt.is_int:
         return int_const(dt.bits, int(arr))
-    if dt is D.bfloat16:
-        return I16(int(arr.view(np.uint16)))
+    if dt is D.bfloat16 or dt in FLOAT8:
+        return ir.IntType(dt.bits)(int(arr.view(np.uint16 if dt.bits == 16 else np.uint8)))
     return ir.Constant(mem_type(dt), float(arr))
 
 
@@ -134,16 +131,6 @@ def _round_tf32(b, f):
     return b.select(finite, b.bitcast(r, F32), f)
 
 
-def intrinsic(module, name, ret, args, suffix=None):
-    """Declare (once) an overloaded LLVM intrinsic; the name takes its type suffixes."""
-    suffix = suffix if suffix is not None else [ret]
-    full = name + "".join("." + t.intrinsic_name for t in suffix)
-    fn = module.globals.get(full)
-    if fn is None:
-        fn = ir.Function(module, ir.FunctionType(ret, list(args)), full)
-    return fn
-
-
 def cast(b, v, src, dst):
     """reference.semantics.cast for one register value."""
     if src is dst or (src in (D.float32, D.tfloat32) and dst is D.float32):
@@ -160,6 +147,8 @@ def cast(b, v, src, dst):
         return b.call(intrinsic(b.module, name, t, [f.type], [t, f.type]), [f])
     if dst is D.tfloat32:
         return _round_tf32(b, _to_f32_odd(b, v, src))
+    if dst in FLOAT8:
+        return float8.encode(b, float8.saturate(b, _to_f32_odd(b, v, src), dst), dst)
     if dst is D.bfloat16 and (src.is_int and src.bits > 16):
         return bf16_from_f32(b, _to_f32_odd(b, v, src))
     if src.is_bool or src.is_int:

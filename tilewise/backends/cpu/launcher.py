@@ -79,8 +79,9 @@ def _pool(frame_bytes):
 
 
 class Launcher:
-    def __init__(self, fn, address, frame_bytes, meta_size, asserts):
+    def __init__(self, fn, address, frame_bytes, meta_size, asserts, sequential=False):
         self.fn, self.frame_bytes, self.meta_size, self.asserts = fn, frame_bytes, meta_size, asserts
+        self.sequential = sequential  # blocks in grid order on one thread (kernels that print)
         self.entry = _SIGNATURE(address)
         self.params = [(p.type, p.name) for p in fn.params]
 
@@ -114,7 +115,7 @@ class Launcher:
         status = np.zeros(4, np.int32)
         call_args = (ctypes.addressof(ptrs), meta.ctypes.data)
         tail = (gx, gy, gz, status.ctypes.data)
-        threads = min(num_threads(), total)
+        threads = 1 if self.sequential else min(num_threads(), total)
         small = self.frame_bytes <= _MAIN_STACK_BUDGET
         if threads <= 1 and small:
             self.entry(*call_args, 0, total, *tail)

@@ -37,6 +37,17 @@ def _coords(g, starts, e):
     return [g.b.add(s0, i) for s0, i in zip(starts, e)]
 
 
+def _box(g, extents, starts, shape):
+    """The part of the tile inside the array, per dimension [lo, hi) in tile coordinates."""
+    b = g.b
+
+    def clamp(v, n):
+        v = b.select(b.icmp_signed("<", v, I64(0)), I64(0), v)
+        return b.select(b.icmp_signed(">", v, I64(n)), I64(n), v)
+    return ([clamp(b.neg(s0), s) for s0, s in zip(starts, shape)],
+            [clamp(b.sub(n, s0), s) for n, s0, s in zip(extents, starts, shape)])
+
+
 def _offset(g, coords, strides):
     b = g.b
     off = I64(0)
@@ -69,20 +80,18 @@ def lower_load(g, op):
     out = g.result(op.result)
     extents, strides, starts = _view(g, op, arr, idx, shape)
     b, t = g.b, mem_type(arr.dt)
-    pad_slot = g.slot(t)
-    b.store(to_mem(b, padding(g, op.attrs["padding"], arr.dt), arr.dt), pad_slot)
 
-    def fast():
-        with g.nest(shape) as e:
+    def copy(lo=None, hi=None):
+        with g.nest(hi or shape, lo) as e:
             v = b.load(_array_ptr(g, arr, _offset(g, _coords(g, starts, e), strides)), typ=t)
             g.st(out, g.flat(e, shape), to_reg(b, v, arr.dt))
 
-    def checked():
-        with g.nest(shape) as e:
-            c = _coords(g, starts, e)
-            p = b.select(_inside(g, c, extents), _array_ptr(g, arr, _offset(g, c, strides)), pad_slot)
-            g.st(out, g.flat(e, shape), to_reg(b, b.load(p, typ=t), arr.dt))
-    g.if_then(_all_inside(g, extents, starts, shape), fast, checked)
+    def partial():  # pad everything, then copy the box that lies inside the array
+        pad = padding(g, op.attrs["padding"], arr.dt)
+        with g.loop(out.size) as i:
+            g.st(out, i, pad)
+        copy(*_box(g, extents, starts, shape))
+    g.if_then(_all_inside(g, extents, starts, shape), copy, partial)
 
 
 def lower_store(g, op):
@@ -92,20 +101,11 @@ def lower_store(g, op):
     extents, strides, starts = _view(g, op, arr, idx, shape)
     b, t = g.b, mem_type(arr.dt)
 
-    def fast():
-        with g.nest(shape) as e:
+    def copy(lo=None, hi=None):
+        with g.nest(hi or shape, lo) as e:
             v = b.load(g.elem_ptr(tile, g.flat(e, shape)), typ=t)
             b.store(v, _array_ptr(g, arr, _offset(g, _coords(g, starts, e), strides)))
-
-    def checked():
-        with g.nest(shape) as e:
-            c = _coords(g, starts, e)
-
-            def write():
-                v = b.load(g.elem_ptr(tile, g.flat(e, shape)), typ=t)
-                b.store(v, _array_ptr(g, arr, _offset(g, c, strides)))
-            g.if_then(_inside(g, c, extents), write)
-    g.if_then(_all_inside(g, extents, starts, shape), fast, checked)
+    g.if_then(_all_inside(g, extents, starts, shape), copy, lambda: copy(*_box(g, extents, starts, shape)))
 
 
 def _indexed(g, op, n_values):

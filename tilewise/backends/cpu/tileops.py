@@ -13,7 +13,7 @@ from ...ir import dtypes as D
 from ...ir.types import TileType
 from . import elementwise as E
 from .buffers import Buf
-from .elements import F32, F64, I32, I64, cast, const, reg_type, to_compute
+from .elements import F64, I32, I64, cast, compute_type, const, from_compute, reg_type, to_compute
 
 FAST_SUM = ("reassoc", "contract")
 
@@ -73,7 +73,7 @@ class _Acc:
     def __init__(self, g, fn, dt):
         self.g, self.fn, self.dt = g, fn, dt
         wide = dt.is_float and fn in ("sum", "prod", "cumsum", "cumprod")
-        self.type = F64 if wide else (to_compute_type(dt) if dt.is_float else reg_type(dt))
+        self.type = F64 if wide else (compute_type(dt) if dt.is_float else reg_type(dt))
         self.wide = wide
 
     def identity(self):
@@ -105,13 +105,9 @@ class _Acc:
         return E.binary(b, "maximum" if self.fn == "max" else "minimum", acc, v, dt)
 
     def finish(self, acc, out_dt):
-        if self.dt.is_float:
-            return cast(self.g.b, acc, D.float64 if acc.type == F64 else D.float32, out_dt)
+        if self.dt.is_float:  # the reference rounds with NumPy's astype: no saturation
+            return from_compute(self.g.b, acc, out_dt)
         return cast(self.g.b, acc, self.dt, out_dt)
-
-
-def to_compute_type(dt):
-    return F64 if dt is D.float64 else F32
 
 
 def _compute_dtype(dt):
@@ -152,7 +148,7 @@ def _argreduce(g, x, out, fn, axis):
     """NumPy's argmax/argmin: the first extreme element, or the first NaN."""
     b, dt = g.b, x.dt
     kept, kept_shape, (n,) = _split(x.shape, (axis,))
-    t = to_compute_type(dt) if dt.is_float else reg_type(dt)
+    t = compute_type(dt) if dt.is_float else reg_type(dt)
     best, where = g.slot(t), g.slot(I32)
 
     def value(ko, k):
