@@ -1,7 +1,7 @@
 """Row softmax of a 4096 x 1024 float32 matrix: the cpu backend against NumPy (and the reference
 backend, once, for the answer). Prints the best time of several runs for each and the ratio.
 
-    TILEWISE_ENABLE_CPU=1 python benchmarks/cpu_softmax.py [--rows 4096] [--cols 1024] [--tm 4]
+    python benchmarks/cpu_softmax.py [--rows 4096] [--cols 1024] [--tm 4]
 """
 from __future__ import annotations
 
