@@ -1,5 +1,5 @@
 """Row softmax of a 4096 x 1024 float32 matrix: the cpu backend against NumPy (and the reference
-backend, once, for the answer). Prints the best time of several runs for each and the ratio.
+backend, once, for the answer). Prints the median of interleaved runs, after a warm-up, and the ratio.
 
     python benchmarks/cpu_softmax.py [--rows 4096] [--cols 1024] [--tm 4]
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 
 import numpy as np
@@ -27,13 +28,15 @@ def numpy_softmax(x):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def best_of(fn, repeat):
-    times = []
+def interleaved_medians(fns, repeat):
+    """Median time of each function, running them in turn so machine noise hits all alike."""
+    times = [[] for _ in fns]
     for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+        for f, ts in zip(fns, times):
+            t = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t)
+    return [statistics.median(ts) for ts in times]
 
 
 def main():
@@ -58,8 +61,9 @@ def main():
     tw.launch(None, grid, softmax, args)
     want = numpy_softmax(x.astype(np.float64))
     err = float(np.max(np.abs(y - want)))
-    t_cpu = best_of(lambda: tw.launch(None, grid, softmax, args), a.repeat)
-    t_np = best_of(lambda: numpy_softmax(x), a.repeat)
+    numpy_softmax(x)
+    t_cpu, t_np = interleaved_medians([lambda: tw.launch(None, grid, softmax, args), lambda: numpy_softmax(x)],
+                                      a.repeat)
     threads = os.environ.get("TILEWISE_NUM_THREADS") or os.cpu_count()
     print(f"softmax {a.rows}x{a.cols} f32, TM={a.tm}, {threads} threads: compile {compile_s:.2f}s, "
           f"max abs err {err:.1e}")
