@@ -179,15 +179,4 @@ def kernel(fn=None, /, **hints):
     return Kernel(fn, **hints)
 
 
-def is_array_like(x) -> bool:
-    return hasattr(x, "__array_interface__") or hasattr(x, "__dlpack__") or hasattr(x, "__cuda_array_interface__")
-
-
-def params_written(fn: Function):
-    """IR parameter indices that the kernel writes (store, scatter, atomics)."""
-    ids = {p.id: i for i, p in enumerate(fn.params)}
-    return {ids[op.operands[0].id] for op in fn.walk() if op.name in ("store", "scatter", "atomic")
-            and op.operands[0].id in ids}
-
-
 __all__ = ["Kernel", "kernel", "ArraySpec", "ArrayListSpec", "ScalarSpec", "ConstSpec", "TileTypeError"]

@@ -64,3 +64,9 @@ class Function:
 
     def walk(self):
         return self.body.walk()
+
+    def written_params(self):
+        """Indices of the array parameters that a store, scatter or atomic may write."""
+        pos = {p.id: i for i, p in enumerate(self.params)}
+        return {pos[op.operands[0].id] for op in self.walk()
+                if op.name in ("store", "scatter", "atomic") and op.operands[0].id in pos}

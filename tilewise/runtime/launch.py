@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import backends
 from ..errors import TileLaunchError
-from ..frontend.kernel import Kernel, params_written
+from ..frontend.kernel import Kernel
 from ..ir import print_function
 from .args import classify, normalize_grid
 
@@ -15,7 +15,7 @@ def _check_kernel(kernel):
 
 
 def _check_writable(fn, values, names):
-    for i in params_written(fn):
+    for i in fn.written_params():
         v = values[i]
         if not v.flags.writeable:
             raise TileLaunchError(f"the kernel writes to '{names[i]}', which is read-only; pass a writable "

@@ -1,7 +1,7 @@
 """The reference backend: Tile IR executed by NumPy, vectorised over blocks. It is the oracle."""
 from __future__ import annotations
 
-from .interpreter import execute
+from .interpreter import Plan, execute
 
 
 class ReferenceExecutable:
@@ -10,10 +10,11 @@ class ReferenceExecutable:
 
     def __init__(self, fn):
         self.fn = fn
+        self.plan = Plan(fn)
         self.resources = {}
 
     def run(self, args, grid):
-        execute(self.fn, args, grid)
+        execute(self.plan, args, grid)
 
 
 class ReferenceBackend:

@@ -9,6 +9,7 @@ import numpy as np
 
 from ...errors import TileAssertionError
 from ...ir import dtypes as D
+from ...ir.types import ArrayType
 from . import semantics as M
 from . import tiles as T
 
@@ -334,36 +335,40 @@ def used_results(fn):
     return used
 
 
-def _unaliased_arrays(fn, args):
+def _unaliased_arrays(args, written):
     """ids of the array arguments that no store, scatter or atomic of the kernel can touch: loads from
     them may return views, since their contents cannot change while the kernel runs."""
-    pos = {p.id: k for k, p in enumerate(fn.params)}
-    written = [args[pos[op.operands[0].id]] for op in fn.walk()
-               if op.name in ("store", "scatter", "atomic") and op.operands[0].id in pos]
+    targets = [args[i] for i in written]
     return {id(a) for a in args if isinstance(a, np.ndarray)
-            and not any(np.may_share_memory(a, w) for w in written)}
+            and not any(np.may_share_memory(a, w) for w in targets)}
 
 
-def execute(fn, args, grid, chunk=None):
+class Plan:
+    """What execution needs to know about a kernel, worked out once when it is compiled."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.used = used_results(fn)
+        self.written = fn.written_params()
+        self.sequential = needs_sequential_blocks(fn)
+        self.chunk = 1 if self.sequential else max(1, CHUNK_ELEMENTS // (block_elements(fn) * 4))
+        self.is_array = [isinstance(p.type, ArrayType) for p in fn.params]
+
+
+def execute(plan, args, grid, chunk=None):
     """Run every block of `grid` over `args` (one host value per IR parameter)."""
+    fn = plan.fn
     gx, gy, gz = grid
     total = gx * gy * gz
-    per_block = block_elements(fn)
-    if chunk is None:
-        chunk = 1 if needs_sequential_blocks(fn) else max(1, CHUNK_ELEMENTS // (per_block * 4))
-    used = used_results(fn)
-    unaliased = _unaliased_arrays(fn, args)
+    chunk = chunk or plan.chunk
+    unaliased = _unaliased_arrays(args, plan.written)
     with np.errstate(all="ignore"):
         for start in range(0, total, chunk):
             lin = np.arange(start, min(start + chunk, total), dtype=np.int64)
             bids = [(lin % gx).astype(np.int32), ((lin // gx) % gy).astype(np.int32),
                     (lin // (gx * gy)).astype(np.int32)]
             f = Frame(bids, grid, len(lin))
-            f.used, f.unaliased = used, unaliased
-            vals = []
-            for p, a in zip(fn.params, args):
-                if isinstance(a, np.ndarray) and p.type.__class__.__name__ == "ArrayType":
-                    vals.append(a)
-                else:
-                    vals.append(np.full(len(lin), a, dtype=p.type.dtype.np))
+            f.used, f.unaliased = plan.used, unaliased
+            vals = [a if is_array else np.full(len(lin), a, dtype=p.type.dtype.np)
+                    for p, a, is_array in zip(fn.params, args, plan.is_array)]
             run_block(f, fn.body, vals, np.ones(len(lin), bool))
