@@ -76,7 +76,7 @@ class Kernel:
 
     @property
     def constant_params(self):
-        """Names of `tw.Constant[...]` parameters, from annotations (strings are evaluated)."""
+        """`tw.Constant[T]` parameters as {name: T}, from annotations (strings are evaluated)."""
         if self._constant is None:
             try:
                 hints = typing.get_type_hints(self.fn)
@@ -90,7 +90,7 @@ class Kernel:
                         except Exception:
                             continue
                     hints[name] = a
-            self._constant = {n for n, a in hints.items() if isinstance(a, _ConstantAnnotation)}
+            self._constant = {n: a.type for n, a in hints.items() if isinstance(a, _ConstantAnnotation)}
         return self._constant
 
     def lower(self, specs: tuple) -> Function:

@@ -129,8 +129,7 @@ def _param_plan(kernel):
     plan = kernel.__dict__.get("_param_plan")
     if plan is None:
         consts = kernel.constant_params
-        plan = tuple((p.name, p.name in consts, getattr(kernel.fn.__annotations__.get(p.name), "type", None))
-                     for p in kernel.signature.parameters.values())
+        plan = tuple((name, name in consts, consts.get(name)) for name in kernel.signature.parameters)
         kernel.__dict__["_param_plan"] = plan
     return plan
 
