@@ -575,7 +575,7 @@ def test_compiler_bug_still_names_the_line(backend, rng, monkeypatch):
     with pytest.raises(TileError) as info:
         tw.launch(None, 1, k, tuple(io.values()))
     assert type(info.value) is TileError
-    assert "internal compiler error" in info.value.message and "report" in info.value.message
+    assert info.value.internal and "internal compiler error" in info.value.message and "report" in info.value.message
     assert info.value.loc[1] == _marked_line(k.fn)
     assert isinstance(info.value.__cause__, KeyError)
     assert _same(io, before)

@@ -5,10 +5,11 @@ import linecache
 
 
 class TileError(Exception):
-    """Base of every error a user of tilewise can cause."""
+    """Base of every error a user of tilewise can cause. `internal` marks a compiler bug reported at the
+    user's line; such an error keeps its cause so the report shows where the bug is."""
 
-    def __init__(self, message, loc=None):
-        self.message, self.loc = message, loc
+    def __init__(self, message, loc=None, internal=False):
+        self.message, self.loc, self.internal = message, loc, internal
         super().__init__(self._render())
 
     def _render(self):

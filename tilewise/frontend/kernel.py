@@ -117,7 +117,7 @@ def _user_facing(e: TileError) -> TileError:
 
 def _internal_cause(e: TileError):
     """Compiler bugs keep their cause so the report shows where they happened; user errors have none."""
-    return e.__cause__ if "internal compiler error" in e.message else None
+    return e.__cause__ if e.internal else None
 
 
 def _build(kernel: Kernel, specs) -> Function:

@@ -113,7 +113,7 @@ class Lowering(ControlFlow):
             raise
         except Exception as e:  # a compiler bug: still name the user's line; keep the cause for the report
             raise TileError(f"internal compiler error ({type(e).__name__}: {e}) while compiling this line; "
-                            "please report it", self.src.loc(node)) from e
+                            "please report it", self.src.loc(node), internal=True) from e
         finally:
             self.b.loc = saved
 
