@@ -1,4 +1,7 @@
 """Shared fixtures: every kernel test runs once per host backend (Warp-style: one body, every device)."""
+import os
+import shutil
+import tempfile
 import zlib
 
 import numpy as np
@@ -6,7 +9,25 @@ import pytest
 
 from tilewise import backends
 
-HOST_BACKENDS = [b for b in ("reference", "cpu", "cuda-emulated") if b in backends.available()]
+
+def pytest_configure(config):
+    """The compile cache goes to a directory of this session's own (removed after it), so tests never
+    read or fill ~/.cache; a TILEWISE_CACHE_DIR set by the caller is kept (CI may keep one across runs)."""
+    if not os.environ.get("TILEWISE_CACHE_DIR"):
+        config._tilewise_cache = tempfile.mkdtemp(prefix="tilewise-test-cache-")
+        os.environ["TILEWISE_CACHE_DIR"] = config._tilewise_cache
+
+
+def pytest_unconfigure(config):
+    d = getattr(config, "_tilewise_cache", None)
+    if d:
+        shutil.rmtree(d, ignore_errors=True)
+        os.environ.pop("TILEWISE_CACHE_DIR", None)
+
+
+# TILEWISE_TEST_BACKENDS=cuda (what `python -m tilewise.gpu_check` sets) runs the suite on a GPU instead.
+HOST_BACKENDS = os.environ["TILEWISE_TEST_BACKENDS"].split(",") if os.environ.get("TILEWISE_TEST_BACKENDS") else \
+    [b for b in ("reference", "cpu", "cuda-emulated") if b in backends.available()]
 
 
 @pytest.fixture(params=HOST_BACKENDS)

@@ -648,7 +648,7 @@ LAUNCH_CASES = [
     ("constant_bool", k_copy_const, lambda x, y, r: (x, y, True), (2,), r"Constant\[int\].*pass an int"),
     ("constant_unhashable", k_copy_const, lambda x, y, r: (x, y, [4]), (2,), r"hashable.*int, float, bool"),
     ("read_only_output", k_copy, lambda x, y, r: (x, _readonly(r)), (2,), r"read-only.*copy"),
-    ("cuda_array", k_copy, lambda x, y, r: (_FakeCudaArray(), y), (2,), r"CUDA array.*host"),
+    ("cuda_array", k_copy, lambda x, y, r: (_FakeCudaArray(), y), (2,), r"CUDA driver.*on the host"),
     ("empty_list", k_copy, lambda x, y, r: ([], y), (2,), r"empty"),
 ]
 

@@ -10,7 +10,8 @@ from .ir.dtypes import (DType, bfloat16, bool_, float8_e4m3fn, float8_e5m2, floa
                         int16, int32, int64, tfloat32, uint8, uint16, uint32, uint64)
 from .language import (Array, ByTarget, ConstBool, ConstFloat, ConstInt, Constant, MemoryOrder, MemoryScope,
                        PaddingMode, RoundingMode, Tile, cdiv)
-from .runtime import CompiledKernel, compile, launch
+from .runtime import (CompiledKernel, Device, DeviceArray, Event, Stream, compile, devices, empty, launch, to_device,
+                      to_host)
 
 __version__ = "0.1.0"
 
@@ -30,4 +31,4 @@ __all__ = sorted(set(_PUBLIC) | {
     "Constant", "ConstInt", "ConstFloat", "ConstBool", "Array", "Tile", "PaddingMode", "RoundingMode",
     "MemoryOrder", "MemoryScope", "ByTarget", "DType", "bool_", "int8", "int16", "int32", "int64", "uint8",
     "uint16", "uint32", "uint64", "float16", "bfloat16", "float32", "float64", "tfloat32", "float8_e4m3fn",
-    "float8_e5m2"})
+    "float8_e5m2", "Device", "Stream", "Event", "devices", "DeviceArray", "empty", "to_device", "to_host"})

@@ -1,5 +1,6 @@
 """The `tilewise` command: `tilewise demo` checks an install end to end, `tilewise info` says what
-this machine offers (versions, backends, devices) for bug reports."""
+this machine offers (versions, backends, devices) for bug reports, `tilewise cache info|clear` shows or
+empties the compile cache, and `tilewise inspect` shows what a kernel compiles to (inspection.py)."""
 from __future__ import annotations
 
 import argparse
@@ -88,17 +89,45 @@ def demo() -> int:
     return demo_module.main()
 
 
+def _dispatch(args) -> int:
+    if args.command == "demo":
+        return demo()
+    if args.command == "info":
+        return info()
+    from . import inspection
+    from .errors import TileError
+    if args.command == "cache":
+        return inspection.cache_info() if args.action == "info" else inspection.cache_clear()
+    try:
+        return inspection.inspect(args.file, args.kernel, args.args, args.target, args.show, args.out)
+    except inspection.SpecError as e:
+        print(f"tilewise inspect: error: {e}", file=sys.stderr)
+        return 2
+    except TileError as e:  # the kernel does not compile for these arguments: the user's message, no traceback
+        print(f"tilewise inspect: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="tilewise", description="Python-native tile programming.")
     sub = parser.add_subparsers(dest="command", metavar="command")
     sub.add_parser("demo", help="run five kernels on this machine and check them against NumPy")
     sub.add_parser("info", help="versions, backends and devices on this machine")
+    cache = sub.add_parser("cache", help="the on-disk compile cache: 'info' (where, how big) or 'clear'")
+    cache.add_argument("action", choices=("info", "clear"))
+    insp = sub.add_parser("inspect", help="compile a kernel from a file and show its IR, code, resources, binary")
+    insp.add_argument("file", help="the Python file that defines the kernel")
+    insp.add_argument("kernel", help="the @tw.kernel's name in that file")
+    insp.add_argument("--args", default="", help='stand-in arguments, e.g. "f32[256,1024], f32[256,1024], 4, 1024"')
+    insp.add_argument("--target", help="cpu, reference, cuda-emulated or cuda:sm_XX (default: the host backend)")
+    insp.add_argument("--show", default="ir,code,resources,binary", help="stages to print (comma-separated)")
+    insp.add_argument("--out", help="write the binary to this file instead of printing its head")
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
     try:
-        return demo() if args.command == "demo" else info()
+        return _dispatch(args)
     except BrokenPipeError:  # `tilewise info | head`: the reader left; not an error worth a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -5,7 +5,7 @@ from .. import backends
 from ..errors import TileLaunchError
 from ..frontend.kernel import Kernel
 from ..ir import print_function
-from .args import classify, normalize_grid
+from .args import DeviceArguments, classify, normalize_grid
 
 
 def _check_kernel(kernel):
@@ -37,10 +37,15 @@ def _prepare(kernel, args, backend_name, target=None):
 
 def launch(stream, grid, kernel, args):
     """Run `kernel` once per block of `grid` (1-3 ints) on `args`. Host arrays run on the backend
-    named by TILEWISE_BACKEND. Every argument is checked before any block runs."""
+    named by TILEWISE_BACKEND; device arrays on their device, queued on `stream`. Every argument is
+    checked before any block runs."""
     _check_kernel(kernel)
     grid = normalize_grid(grid)
-    (fn, exe), values, names = _prepare(kernel, args, backends.host_backend_name())
+    try:
+        (fn, exe), values, names = _prepare(kernel, args, backends.host_backend_name())
+    except DeviceArguments:
+        from .device_launch import launch_device
+        return launch_device(stream, grid, kernel, args)
     _check_writable(fn, values, names)
     exe.run(values, grid)
 
@@ -51,9 +56,11 @@ class CompiledKernel:
     def __init__(self, fn, exe, target):
         self.function, self.executable, self.target = fn, exe, target
         self.ir = print_function(fn)
-        self.code = exe.code
-        self.binary = exe.binary
-        self.resources = exe.resources
+
+    # Read from the executable on demand: the CPU backend's `code` may need the optimiser run again.
+    code = property(lambda self: self.executable.code)
+    binary = property(lambda self: self.executable.binary)
+    resources = property(lambda self: self.executable.resources)
 
     def __repr__(self):
         return f"<CompiledKernel {self.function.name} for {self.target}>"
@@ -62,6 +69,13 @@ class CompiledKernel:
 def compile(kernel, args, target=None):  # noqa: A001 - the public name follows the design
     """Specialise and compile without launching; `target` is a backend name ("reference", ...)."""
     _check_kernel(kernel)
+    if target is None or target.startswith("cuda:"):
+        try:
+            classify(kernel, args)
+        except DeviceArguments:  # device arrays: compile for their device, or for `target`
+            from .device_launch import compile_device
+            fn, exe, target = compile_device(kernel, args, target)
+            return CompiledKernel(fn, exe, target)
     target = target or backends.host_backend_name()
     (fn, exe), _, _ = _prepare(kernel, args, target.split(":")[0], target if ":" in target else None)
     return CompiledKernel(fn, exe, target)

@@ -1,7 +1,9 @@
 """The CUDA backend: Tile IR -> CUDA C++ (codegen.py) -> cubin with NVRTC (nvrtc.py).
 
 Two registered names: "cuda" compiles for a GPU architecture (tw.compile(..., target="cuda:sm_90"));
-launching on a GPU is a next step. "cuda-emulated" builds the same generated source with the host
+device arrays launch through tilewise.runtime, and host arrays given to the "cuda" backend are copied
+to the default device, run there and copied back (runtime/device_launch.py).
+"cuda-emulated" builds the same generated source with the host
 C++ compiler against include/emulator.h and runs it on the CPU, so the generator is tested without a
 GPU (registered wherever a host C++ compiler is found; TILEWISE_ENABLE_CUDA_EMULATED=0 turns it off)."""
 from __future__ import annotations
@@ -23,10 +25,11 @@ class CudaExecutable:
         self.code, gen = generate(fn)
         self.binary, info = nvrtc.compile_cubin(self.code, arch, name=f"{fn.name}.cu")
         self.resources = _resources(gen, arch=arch, **info)
+        self.asserts, self.prints = gen.asserts, gen.prints
 
     def run(self, args, grid):
-        raise TileLaunchError("launching on a GPU is not implemented yet; use tw.compile(..., target='cuda:sm_XX') "
-                              "for the code and cubin, or TILEWISE_BACKEND=cuda-emulated to run it on the host")
+        from ...runtime.device_launch import run_host_arrays
+        run_host_arrays(self.fn, self, args, grid)
 
 
 class CudaBackend:
@@ -54,6 +57,7 @@ class EmulatedExecutable:
         self._variants = {}
         self.code, gen = self._variant(False)
         self.resources = _resources(gen)
+        self.asserts, self.prints = gen.asserts, gen.prints  # what a device launch (runtime) reports
 
     def _variant(self, poison):
         if poison not in self._variants:

@@ -1,15 +1,18 @@
 """Builds generated CUDA C++ with the host compiler against include/emulator.h and runs it: the
 "cuda-emulated" backend, which tests the CUDA code generator on machines without a GPU.
 
-Shared libraries are cached on disk (TILEWISE_CACHE_DIR, else ~/.cache/tilewise) under a hash of the
-source, the headers, the flags and the compiler's version, and written atomically."""
+Shared libraries are kept in the disk cache's "cuda-emulated" directory (runtime/cache.py: TILEWISE_CACHE_DIR,
+else ~/.cache/tilewise) under a hash of the source, the headers, the flags and the compiler's version, and
+renamed into place when complete."""
 from __future__ import annotations
 
+import atexit
 import ctypes
 import functools
 import hashlib
 import math
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -19,19 +22,28 @@ import numpy as np
 from ...errors import TileAssertionError, TileLaunchError
 from ...ir.dtypes import int64 as INT64
 from ...ir.types import ArrayType
+from ...runtime import cache as diskcache
 from ..reference.interpreter import _format
 
 INCLUDE = Path(__file__).parent / "include"
 FLAGS = ["-O1", "-std=c++20", "-shared", "-fPIC", "-pthread", "-ffp-contract=off", "-fvisibility=hidden", "-w"]
 _LIBS = {}
+_PRIVATE = {}
 # emulator.h's tw_emu::print_fn: print number, one pointer per value, the block index.
 PRINT_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.c_uint, ctypes.c_uint,
                             ctypes.c_uint)
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("TILEWISE_CACHE_DIR") or Path.home() / ".cache" / "tilewise"
-    return Path(root) / "cuda-emulated"
+    """The disk cache's "cuda-emulated" namespace (runtime/cache.py); where the cache is off or cannot be
+    written, a directory of this process's own, removed at exit (the libraries must exist as files)."""
+    d = diskcache.namespace_dir("cuda-emulated")
+    if d is not None and os.access(d, os.W_OK):
+        return d
+    if "private" not in _PRIVATE:
+        _PRIVATE["private"] = Path(tempfile.mkdtemp(prefix="tilewise-emulated-"))
+        atexit.register(shutil.rmtree, _PRIVATE["private"], True)
+    return _PRIVATE["private"]
 
 
 def compiler():
@@ -141,10 +153,9 @@ def _printer(prints, out, errors):
     return PRINT_FN(cb)
 
 
-def run(lib, fn, args, grid, asserts, nthreads, prints=()):
-    bufs = pack(fn.params, args)
-    status = np.zeros(4, np.int32)
-    bufs.append(np.array([status.ctypes.data], np.uint64))
+def call(lib, bufs, grid, nthreads, prints=()):
+    """Runs the kernel on packed parameters: one buffer per kernel parameter, then one holding the
+    status pointer (the layout cuLaunchKernel takes). Prints go to sys.stdout after the launch."""
     params = (ctypes.c_void_p * len(bufs))(*[b.ctypes.data for b in bufs])
     out, errors = [], []
     try:
@@ -154,6 +165,18 @@ def run(lib, fn, args, grid, asserts, nthreads, prints=()):
             print(text, end="")
     if errors:
         raise errors[0]
+
+
+def check_status(status, asserts):
+    """Raise the TileAssertionError that a failed tw.assert_ left in the status words, if any."""
     if status[0]:
         msg, loc = asserts[status[0] - 1]
         raise TileAssertionError(f"assertion failed (block {tuple(int(b) for b in status[1:])}): {msg}", loc)
+
+
+def run(lib, fn, args, grid, asserts, nthreads, prints=()):
+    bufs = pack(fn.params, args)
+    status = np.zeros(4, np.int32)
+    bufs.append(np.array([status.ctypes.data], np.uint64))
+    call(lib, bufs, grid, nthreads, prints)
+    check_status(status, asserts)

@@ -3,10 +3,15 @@ needed, only the pip wheels of the [cuda] extra (cuda-core, cuda-bindings, nvidi
 from __future__ import annotations
 
 import io
+import json
 import re
 
 from ...errors import TileLaunchError, TileUnsupportedError
+from ...runtime import cache as diskcache
 from .emulator import INCLUDE
+
+NAMESPACE = "cuda"
+CACHE_VERSION = "cuda-1"   # bump when what a given source compiles to changes outside the key
 
 
 def _program():
@@ -50,17 +55,31 @@ def ptxas_info(log: str) -> dict:
     return out
 
 
+def _headers() -> str:
+    return "".join(p.read_text() for p in sorted(INCLUDE.iterdir()) if p.is_file())
+
+
 def compile_cubin(code: str, arch: str, name="tilewise"):
-    """(cubin bytes, ptxas_info of the kernel)."""
-    Program, ProgramOptions = _program()
+    """(cubin bytes, ptxas_info of the kernel). Cubins are kept in the disk cache (namespace "cuda"),
+    keyed by the source, the headers it includes, the arch, NVRTC's version and the options."""
     # fma=False: the reference rounds every multiply and add on its own (next step: allow contraction
     # where the user opts into fast math).
-    opts = ProgramOptions(name=name, arch=arch, std="c++17", include_path=[str(INCLUDE)], fma=False,
-                          ptxas_options="-v")
+    options = dict(arch=arch, std="c++17", fma=False, ptxas_options="-v")
+    key = None
+    try:
+        key = ("cuda cubin", CACHE_VERSION, code, _headers(), repr(sorted(options.items())), repr(version()[0]))
+    except Exception:  # no NVRTC to ask: compiling below raises the error that says so
+        pass
+    if key is not None:
+        hit = diskcache.get(NAMESPACE, key)
+        if hit is not None and len(hit) >= 4:
+            n = int.from_bytes(hit[:4], "little")
+            return hit[4 + n:], json.loads(hit[4:4 + n])
+    Program, ProgramOptions = _program()
+    opts = ProgramOptions(name=name, include_path=[str(INCLUDE)], **options)
     log = io.StringIO()
     try:
         cubin = bytes(Program(code, "c++", options=opts).compile("cubin", logs=log).code)
-        return cubin, ptxas_info(log.getvalue())
     except Exception as e:  # NVRTC reports through its own exception types; sort by message
         text = str(e)
         if "gpu-architecture" in text or "invalid value for --gpu" in text:
@@ -69,3 +88,8 @@ def compile_cubin(code: str, arch: str, name="tilewise"):
                 f"NVRTC {have[0][0]}.{have[0][1]} cannot compile for {arch} (it supports sm_{min(have[1])} and "
                 "newer); for sm_70 install nvidia-cuda-nvrtc-cu12 with cuda-bindings<13") from None
         raise RuntimeError(f"internal error: NVRTC rejected the generated CUDA C++:\n{text[-4000:]}") from e
+    info = ptxas_info(log.getvalue())
+    if key is not None:
+        meta = json.dumps(info).encode()
+        diskcache.put(NAMESPACE, key, len(meta).to_bytes(4, "little") + meta + cubin)
+    return cubin, info
