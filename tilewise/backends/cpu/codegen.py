@@ -23,18 +23,14 @@ from llvmlite import ir
 from ...errors import TileUnsupportedError
 from ...ir import dtypes as D
 from ...ir.types import ArrayType, TileType
-from . import elementwise as E
-from . import memory, printing, tileops
+from . import fusion, memory, printing, tileops
 from .buffers import ArrayRef, Buf
 from .elements import (
     I32,
     I64,
     PTR,
-    bitcast,
     cast,
-    const,
     ext64,
-    host_value,
     mem_type,
     reg_type,
     to_mem,
@@ -54,6 +50,7 @@ class KernelGen:
         self.loc = None
         self.printf_handle = None  # set when the kernel prints (printing.py)
         _check_supported(fn)
+        self.inlined = fusion.plan(fn)  # element-wise values computed inside their consumers' loops
         self._block_fn()
         self._run_fn()
 
@@ -77,7 +74,12 @@ class KernelGen:
         return buf
 
     def buf(self, value) -> Buf:
+        assert value.id not in self.inlined, f"inlined value {value} has no buffer"
         return self.values[value.id]
+
+    def element(self, value, flat, multi=None):
+        """The register value of one element of a tile, whether it has a buffer or is inlined."""
+        return fusion.element(self, value, fusion.At(flat, multi))
 
     def array(self, value) -> ArrayRef:
         return self.values[value.id]
@@ -330,22 +332,10 @@ def _printf(g, op):
 
 # ---- element-wise and scalar ops ----------------------------------------------------------------
 
-def _map(g, op, fn):
-    out = g.result(op.result)
-    ins = [g.buf(v) for v in op.operands]
-    with g.loop(out.size) as i:
-        g.st(out, i, fn(*[g.ld(x, i) for x in ins]))
-
-
 def _fill(g, op, value):
     out = g.result(op.result)
     with g.loop(out.size) as i:
         g.st(out, i, value)
-
-
-def _constant(g, op):
-    dt = op.attrs["dtype"]
-    _fill(g, op, const(dt, host_value(op.attrs["value"], dt)))
 
 
 def _arange(g, op):
@@ -354,21 +344,13 @@ def _arange(g, op):
         g.st(out, i, cast(g.b, i, D.int64, out.dt))
 
 
-def _operand_dt(op):
-    return op.operands[0].type.dtype
-
-
 LOWER = {
     "for": _for, "while": _while, "if": _if, "assert": _assert,
-    "constant": _constant, "arange": _arange, "printf": _printf,
+    "arange": _arange, "printf": _printf,
     "bid": lambda g, op: _fill(g, op, g.bids[op.attrs["axis"]]),
     "num_blocks": lambda g, op: _fill(g, op, g.nblocks[op.attrs["axis"]]),
     "array_dim": lambda g, op: _fill(g, op, g.b.trunc(g.array(op.operands[0]).shape[op.attrs["axis"]], I32)),
-    "unary": lambda g, op: _map(g, op, lambda x: E.unary(g.b, op.attrs["fn"], x, _operand_dt(op))),
-    "binary": lambda g, op: _map(g, op, lambda x, y: E.binary(g.b, op.attrs["fn"], x, y, _operand_dt(op))),
-    "where": lambda g, op: _map(g, op, lambda c, x, y: g.b.select(c, x, y)),
-    "cast": lambda g, op: _map(g, op, lambda x: cast(g.b, x, _operand_dt(op), op.attrs["dtype"])),
-    "bitcast": lambda g, op: _map(g, op, lambda x: bitcast(g.b, x, _operand_dt(op), op.attrs["dtype"])),
+    **{name: fusion.lower for name in fusion.ELEMENTWISE},
     **memory.LOWER,
     **tileops.LOWER,
 }

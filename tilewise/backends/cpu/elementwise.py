@@ -7,25 +7,16 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .elements import F32, I1, compute_type, from_compute, intrinsic, to_compute
+from . import mathlib
+from .elements import I1, compute_type, from_compute, intrinsic, to_compute
 
-_INTRINSIC = {"exp": "llvm.exp", "exp2": "llvm.exp2", "log": "llvm.log", "log2": "llvm.log2",
-              "log10": "llvm.log10", "sqrt": "llvm.sqrt", "sin": "llvm.sin", "cos": "llvm.cos", "tan": "llvm.tan",
-              "sinh": "llvm.sinh", "cosh": "llvm.cosh", "tanh": "llvm.tanh", "asin": "llvm.asin",
-              "acos": "llvm.acos", "atan": "llvm.atan", "abs": "llvm.fabs", "floor": "llvm.floor",
-              "ceil": "llvm.ceil", "trunc": "llvm.trunc", "round": "llvm.roundeven"}
-_LIBM = {"log1p", "expm1", "erf"}  # no LLVM intrinsic: call the C library (erff / erf, ...)
+# These vectorise as they are; the transcendental functions come from mathlib (LLVM would call libm).
+_INTRINSIC = {"sqrt": "llvm.sqrt", "abs": "llvm.fabs", "floor": "llvm.floor", "ceil": "llvm.ceil",
+              "trunc": "llvm.trunc", "round": "llvm.roundeven"}
 
 
 def _call1(b, name, v):
     return b.call(intrinsic(b.module, name, v.type, [v.type]), [v])
-
-
-def _libm(b, name, args):
-    t = args[0].type
-    full = name + ("f" if t == F32 else "")
-    fn = b.module.globals.get(full) or ir.Function(b.module, ir.FunctionType(t, [a.type for a in args]), full)
-    return b.call(fn, args)
 
 
 def _fconst(t, x):
@@ -71,14 +62,12 @@ def _float_unary(b, fn, f):
     t = f.type
     if fn in _INTRINSIC:
         return _call1(b, _INTRINSIC[fn], f)
-    if fn in _LIBM:
-        return _libm(b, fn, [f])
+    if fn in mathlib.FUNCTIONS:
+        return mathlib.call(b, fn, f)
     if fn == "neg":
         return b.fneg(f)
     if fn == "rsqrt":
         return b.fdiv(_fconst(t, 1.0), _call1(b, "llvm.sqrt", f))
-    if fn == "sigmoid":
-        return b.fdiv(_fconst(t, 1.0), b.fadd(_fconst(t, 1.0), _call1(b, "llvm.exp", b.fneg(f))))
     raise AssertionError(f"unary {fn}")
 
 
@@ -193,10 +182,8 @@ def _float_binary(b, fn, x, y, dt):
         return b.select(b.or_(better, b.fcmp_unordered("uno", cx, cx)), x, y)
     if fn in ("add", "sub", "mul", "truediv"):
         r = {"add": b.fadd, "sub": b.fsub, "mul": b.fmul, "truediv": b.fdiv}[fn](cx, cy)
-    elif fn == "pow":
-        r = b.call(intrinsic(b.module, "llvm.pow", cx.type, [cx.type, cx.type]), [cx, cy])
-    elif fn == "atan2":
-        r = b.call(intrinsic(b.module, "llvm.atan2", cx.type, [cx.type, cx.type]), [cx, cy])
+    elif fn in ("pow", "atan2"):
+        r = mathlib.call(b, fn, cx, cy)
     elif fn in ("floordiv", "mod"):
         t = compute_type(dt)
         name = f"tw.f{fn}.{t.intrinsic_name}"

@@ -95,15 +95,16 @@ def lower_load(g, op):
 
 
 def lower_store(g, op):
+    """The tile may be an inlined element-wise value (fusion.py): its elements are computed here."""
     arr, *idx, tile = op.operands
-    arr, tile = g.array(arr), g.buf(tile)
-    shape = tile.shape
+    arr = g.array(arr)
+    shape = tuple(tile.type.shape)
     extents, strides, starts = _view(g, op, arr, idx, shape)
-    b, t = g.b, mem_type(arr.dt)
+    b = g.b
 
     def copy(lo=None, hi=None):
         with g.nest(hi or shape, lo) as e:
-            v = b.load(g.elem_ptr(tile, g.flat(e, shape)), typ=t)
+            v = to_mem(b, g.element(tile, g.flat(e, shape), e), arr.dt)
             b.store(v, _array_ptr(g, arr, _offset(g, _coords(g, starts, e), strides)))
     g.if_then(_all_inside(g, extents, starts, shape), copy, lambda: copy(*_box(g, extents, starts, shape)))
 

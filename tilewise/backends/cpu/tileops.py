@@ -1,19 +1,17 @@
-"""Shape ops, reductions, scans and matmul as loop nests over tile buffers.
+"""Shape ops, reductions and scans as loop nests over tile buffers (matmul: matmul.py).
 
 Accumulation follows the reference: float sums, products and scans accumulate in float64 (sums and
 products may be reassociated so they vectorise; the result differs from NumPy's pairwise sum only
-far below the output dtype's precision); integer ones wrap in their own width. matmul accumulates in
-float32 for float16/bfloat16/float32 inputs (float64 where an operand or the result is float64) and in
-int64 for integers, then converts once to the result dtype."""
+far below the output dtype's precision); integer ones wrap in their own width."""
 from __future__ import annotations
 
 from llvmlite import ir
 
 from ...ir import dtypes as D
-from ...ir.types import TileType
 from . import elementwise as E
+from . import matmul
 from .buffers import Buf
-from .elements import F64, I32, I64, cast, compute_type, const, from_compute, reg_type, to_compute
+from .elements import F64, I32, I64, cast, compute_type, const, from_compute, intrinsic, reg_type, to_compute
 
 FAST_SUM = ("reassoc", "contract")
 
@@ -21,13 +19,6 @@ FAST_SUM = ("reassoc", "contract")
 def _reshape(g, op):
     src = g.buf(op.operands[0])  # tiles are immutable, so the result can share the row-major buffer
     g.values[op.result.id] = Buf(src.ptr, src.dt, op.result.type.shape)
-
-
-def _broadcast(g, op):
-    x, out = g.buf(op.operands[0]), g.result(op.result)
-    with g.nest(out.shape) as e:
-        src = [I64(0) if n == 1 else i for i, n in zip(e, x.shape)]
-        g.st(out, g.flat(e, out.shape), g.ld(x, g.flat(src, x.shape)))
 
 
 def _permute(g, op):
@@ -96,8 +87,11 @@ class _Acc:
                 return (b.fadd if self.fn == "sum" else b.fmul)(acc, x, flags=FAST_SUM)
             if self.fn in ("cumsum", "cumprod"):
                 return (b.fadd if self.fn == "cumsum" else b.fmul)(acc, x)
-            # max/min: NumPy's maximum(acc, x), NaN-propagating
-            return E.binary(b, "maximum" if self.fn == "max" else "minimum", acc, x, _compute_dtype(dt))
+            # max/min propagate NaN, as np.max does; llvm.maximum/minimum say exactly that and, unlike a
+            # compare-and-select, vectorise as a reduction. (The sign of a zero result may differ from
+            # np.max's when both zeros occur; np.max leaves that to its SIMD kernels too.)
+            name = "llvm.maximum" if self.fn == "max" else "llvm.minimum"
+            return b.call(intrinsic(b.module, name, acc.type, [acc.type, acc.type]), [acc, x])
         if self.fn in ("sum", "cumsum"):
             return b.add(acc, v)
         if self.fn in ("prod", "cumprod"):
@@ -129,30 +123,33 @@ def _join(kept, ko, axes, ki):
 
 
 def _reduce(g, op):
-    x, out = g.buf(op.operands[0]), g.result(op.result)
+    """The input may be an inlined element-wise value (fusion.py): its elements are computed here."""
+    x, out = op.operands[0], g.result(op.result)
     fn, axes = op.attrs["fn"], tuple(op.attrs["axes"])
-    kept, kept_shape, red_shape = _split(x.shape, axes)
+    kept, kept_shape, red_shape = _split(x.type.shape, axes)
     if fn in ("argmax", "argmin"):
         return _argreduce(g, x, out, fn, axes[0])
-    acc = _Acc(g, fn, x.dt)
+    acc = _Acc(g, fn, x.type.dtype)
     slot = g.slot(acc.type)
     with g.nest(kept_shape) as ko:
         g.b.store(acc.identity(), slot)
         with g.nest(red_shape) as ki:
-            v = g.ld(x, g.flat(_join(kept, ko, axes, ki), x.shape))
+            at = _join(kept, ko, axes, ki)
+            v = g.element(x, g.flat(at, x.type.shape), at)
             g.b.store(acc.step(g.b.load(slot, typ=acc.type), v), slot)
         g.st(out, g.flat(ko, kept_shape), acc.finish(g.b.load(slot, typ=acc.type), out.dt))
 
 
 def _argreduce(g, x, out, fn, axis):
     """NumPy's argmax/argmin: the first extreme element, or the first NaN."""
-    b, dt = g.b, x.dt
-    kept, kept_shape, (n,) = _split(x.shape, (axis,))
+    b, dt = g.b, x.type.dtype
+    kept, kept_shape, (n,) = _split(x.type.shape, (axis,))
     t = compute_type(dt) if dt.is_float else reg_type(dt)
     best, where = g.slot(t), g.slot(I32)
 
     def value(ko, k):
-        v = g.ld(x, g.flat(_join(kept, ko, (axis,), [k]), x.shape))
+        at = _join(kept, ko, (axis,), [k])
+        v = g.element(x, g.flat(at, x.type.shape), at)
         return to_compute(b, v, dt) if dt.is_float else v
     with g.nest(kept_shape) as ko:
         b.store(value(ko, I64(0)), best)
@@ -185,45 +182,5 @@ def _scan(g, op):
             g.st(out, at, acc.finish(a, out.dt))
 
 
-# ---- matmul --------------------------------------------------------------------------------------
-
-def _matmul(g, op):
-    xv, yv, *accv = op.operands
-    x, y, out = g.buf(xv), g.buf(yv), g.result(op.result)
-    in_dt, out_dt = x.dt, out.dt
-    if in_dt.is_float:
-        work = D.float64 if D.float64 in (in_dt, out_dt) else D.float32
-    else:
-        work = D.int64
-    wt = reg_type(work)
-    *batch, m, kk = x.shape
-    n = y.shape[-1]
-    c = g.new_buf(TileType((m, n), work))
-    b = g.b
-    acc = g.buf(accv[0]) if accv else None
-
-    def widen(v):
-        return cast(b, v, in_dt, work)
-    with g.nest(batch) as bi:
-        nb = g.flat(bi, batch) if batch else I64(0)
-        base = [b.mul(nb, I64(s)) for s in (m * kk, kk * n, m * n)]
-        with g.loop(m * n) as i:
-            init = cast(b, g.ld(acc, b.add(base[2], i)), acc.dt, work) if acc else ir.Constant(wt, 0)
-            g.st(c, i, init)
-        with g.loop(m) as i:
-            with g.loop(kk) as k:
-                a = widen(g.ld(x, b.add(base[0], b.add(b.mul(i, I64(kk)), k))))
-                with g.loop(n) as j:
-                    bv = widen(g.ld(y, b.add(base[1], b.add(b.mul(k, I64(n)), j))))
-                    at = b.add(b.mul(i, I64(n)), j)
-                    if work.is_float:
-                        s = b.fadd(g.ld(c, at), b.fmul(a, bv, flags=("contract",)), flags=("contract",))
-                    else:
-                        s = b.add(g.ld(c, at), b.mul(a, bv))
-                    g.st(c, at, s)
-        with g.loop(m * n) as i:
-            g.st(out, b.add(base[2], i), cast(b, g.ld(c, i), work, out_dt))
-
-
-LOWER = {"reshape": _reshape, "broadcast": _broadcast, "permute": _permute, "cat": _cat, "extract": _extract,
-         "reduce": _reduce, "scan": _scan, "matmul": _matmul}
+LOWER = {"reshape": _reshape, "permute": _permute, "cat": _cat, "extract": _extract,
+         "reduce": _reduce, "scan": _scan, "matmul": matmul.lower}
