@@ -31,3 +31,142 @@ def machine():
     except OSError:
         pass
     return f"{model}, {os.cpu_count()} cores"
+
+
+def use_backend(name="cpu"):
+    """Run launches on host backend `name` (the scripts measure the native backend by default, which
+    is not yet the library default); registers the cpu backend if TILEWISE_ENABLE_CPU=0 left it out."""
+    from tilewise import backends
+
+    if name == "cpu" and "cpu" not in backends.available():
+        backends.register("cpu", backends._cpu)
+    os.environ["TILEWISE_BACKEND"] = name
+    return name
+
+
+def threads():
+    """The thread count the tilewise pool (and numba, set to match) use."""
+    return int(os.environ.get("TILEWISE_NUM_THREADS") or os.cpu_count() or 1)
+
+
+def numba_module():
+    """numba set to the tilewise thread count, or None when it is not installed (`pip install .[bench]`)."""
+    try:
+        import numba
+    except ImportError:
+        return None
+    numba.set_num_threads(min(threads(), numba.config.NUMBA_NUM_THREADS))
+    return numba
+
+
+def numexpr_module():
+    try:
+        import numexpr
+    except ImportError:
+        return None
+    numexpr.set_num_threads(threads())
+    return numexpr
+
+
+_BANDWIDTH = {}
+
+
+def memory_bandwidth(nbytes, repeat=10):
+    """Fastest streaming rate in GB/s (bytes read + bytes written, per second) over buffers of `nbytes`,
+    and which probe gave it: a single-threaded np.copyto, np.add(a, b, out=c), and a numba copy on all
+    threads when numba is installed (one core may not saturate the memory system). The size matters:
+    buffers that fit the L3 cache stream faster than ones that must go to DRAM."""
+    key = (nbytes, threads())
+    if key in _BANDWIDTH:
+        return _BANDWIDTH[key]
+    import numpy as np
+
+    n = max(1, nbytes // 4)
+    src, src2 = np.ones(n, np.float32), np.full(n, 2.0, np.float32)
+    dst = np.empty_like(src)
+    mib = f"{nbytes / 2**20:.3g} MiB"
+    probes = {f"np.copyto, 1 thread, {mib}": (lambda: np.copyto(dst, src), 2 * src.nbytes),
+              f"np.add(out=), 1 thread, {mib}": (lambda: np.add(src, src2, out=dst), 3 * src.nbytes)}
+    nb = numba_module()
+    if nb is not None:
+        @nb.njit(parallel=True)
+        def par_copy(d, s):
+            for i in nb.prange(s.shape[0]):
+                d[i] = s[i]
+        probes[f"numba copy, {threads()} threads, {mib}"] = (lambda: par_copy(dst, src), 2 * src.nbytes)
+    for f, _ in probes.values():
+        f()
+    best = {name: float("inf") for name in probes}
+    for _ in range(repeat):  # the fastest run, not the median: this is a ceiling, and noise only slows
+        for name, (f, _) in probes.items():
+            t = time.perf_counter()
+            f()
+            best[name] = min(best[name], time.perf_counter() - t)
+    rates = {name: moved / best[name] / 1e9 for name, (_, moved) in probes.items()}
+    top = max(rates, key=rates.get)
+    _BANDWIDTH[key] = (rates[top], top)
+    return _BANDWIDTH[key]
+
+
+def memory_limit(moved_bytes, seconds, working_set_bytes=None, otherwise="compute-bound"):
+    """'bytes moved / time vs the measured bandwidth' as a phrase for the limit column. A kernel that
+    streams at 60% or more of the probe's rate is called memory-bound; below that, `otherwise` (the
+    script's own diagnosis, e.g. "compute-bound (scalar exp)") names what holds it back."""
+    bw, how = memory_bandwidth(working_set_bytes or moved_bytes // 2)
+    got = moved_bytes / seconds / 1e9
+    bound = "memory-bound" if got >= 0.6 * bw else otherwise
+    print(f"  bandwidth probe: {bw:.1f} GB/s ({how})")
+    return (f"{bound}: {moved_bytes / 1e6:.3g} MB at {got:.1f} GB/s = {got / bw:.0%} of {bw:.0f} GB/s measured "
+            f"(floor {moved_bytes / bw / 1e6:.2g} ms)")
+
+
+def libm_calls(llvm_ir):
+    """Math intrinsics and libm functions the optimised LLVM IR still calls. On x86 LLVM has no vector
+    math library to hand, so each `llvm.exp.v8f32` becomes eight scalar `expf` calls: a kernel with
+    any of these runs its math one element at a time."""
+    import re
+
+    pattern = r"call [^@\n]*@((?:llvm\.)?(?:exp2?|log(?:2|10|1p)?|expm1|sin|cos|tan|tanh|erf|pow)f?(?:\.[\w]+)*)\("
+    return sorted(set(re.findall(pattern, llvm_ir)))
+
+
+def math_diagnosis(kernel, args, bound="compute-bound"):
+    """'<bound> (...)' for a compiled cpu kernel: whether its math is scalar libm calls, and how
+    many tile-sized buffers its ops still pass through (each is a pass over the tile instead of one
+    fused loop)."""
+    import re
+
+    import tilewise as tw
+    from tilewise import backends
+
+    if backends.host_backend_name() != "cpu":
+        return f"{bound} (the {backends.host_backend_name()} backend)"
+    try:
+        code = tw.compile(kernel, args, target="cpu").code or ""
+    except Exception as e:  # a diagnosis must not sink the benchmark
+        return f"{bound} (IR not inspected: {type(e).__name__})"
+    notes = []
+    calls = libm_calls(code)
+    if calls:
+        notes.append(f"scalar libm math: IR calls {', '.join(calls)}")
+    buffers = [int(n) for n in re.findall(r"alloca \[(\d+) x ", code) if int(n) >= 256]
+    if buffers:
+        notes.append(f"{len(buffers)} tile buffers on the stack")
+    return f"{bound} ({'; '.join(notes) or 'no libm calls, no tile buffers'})"
+
+
+def verdict(ratio, target):
+    return "met" if ratio >= target else "NOT met"
+
+
+def emit_result(kernel, tilewise_s, baseline, baseline_s, target, numba_s=None, limit="", peers=None):
+    """One machine-readable line that benchmarks/run_all.py collects into its table (times in seconds;
+    numba_s None when numba is not installed; peers: other {name: seconds} worth a mention, e.g. numexpr
+    or numba with fastmath)."""
+    import json
+
+    row = {"kernel": kernel, "tilewise_ms": tilewise_s * 1e3, "baseline": baseline, "baseline_ms": baseline_s * 1e3,
+           "ratio": baseline_s / tilewise_s, "target": target,
+           "numba_ms": None if numba_s is None else numba_s * 1e3,
+           "peers_ms": {k: v * 1e3 for k, v in (peers or {}).items()}, "limit": limit}
+    print("RESULT " + json.dumps(row))

@@ -1,23 +1,37 @@
-"""Vector add of 2**24 float32 on a tilewise host backend vs NumPy's `a + b`, in one process.
+"""Vector add of 2**24 float32: a tilewise kernel (cpu backend by default) against NumPy's
+`np.add(a, b, out=c)` (the baseline, target >= 1.5x), numexpr and numba @njit(parallel=True), in one
+process: medians of interleaved repeats after warm-up. Sweeps the tile size first and times the best.
 
-    python benchmarks/vector_add.py [--n 16777216] [--tile 4096] [--repeats 15]
+    python benchmarks/vector_add.py [--n 16777216] [--tile 4096,16384,65536] [--repeat 15] [--backend cpu]
 
-Both sides write into a preallocated output (`np.add(a, b, out=c)` for NumPy) so neither pays for
-allocating 64 MiB; repeats are interleaved so drift in clock speed or cache state hits both alike.
-The figure is the ratio of throughputs, tilewise / NumPy (the target is >= 0.33x).
+Every side writes into a preallocated output, so none pays for mapping and faulting in 64 MiB.
 """
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import os
+import sys
 
 import numpy as np
 
 import tilewise as tw
-from tilewise import backends
 
-TARGET = 0.33
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (  # noqa: E402
+    emit_result,
+    interleaved_medians,
+    machine,
+    math_diagnosis,
+    memory_limit,
+    numba_module,
+    numexpr_module,
+    threads,
+    use_backend,
+    verdict,
+)
+
+TARGET = 1.5
+TILE_SWEEP = (4096, 16384, 65536)
 
 
 @tw.kernel
@@ -27,44 +41,78 @@ def vector_add(a, b, c, TILE: tw.Constant[int]):
     tw.store(c, index=(tw.bid(0),), tile=x + y)
 
 
-def _time(fn):
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+def numba_add():
+    nb = numba_module()
+    if nb is None:
+        return None
+
+    @nb.njit(parallel=True)
+    def add_nb(a, b, c):
+        for i in nb.prange(a.shape[0]):
+            c[i] = a[i] + b[i]
+    return add_nb
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=2**24)
-    p.add_argument("--tile", type=int, default=4096)
-    p.add_argument("--repeats", type=int, default=15)
+    p.add_argument("--tile", default=",".join(map(str, TILE_SWEEP)), help="elements per block; a comma list is swept")
+    p.add_argument("--repeat", "--repeats", type=int, default=15)
+    p.add_argument("--backend", default="cpu")
     args = p.parse_args(argv)
+    backend = use_backend(args.backend)
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal(args.n).astype(np.float32)
     b = rng.standard_normal(args.n).astype(np.float32)
+    want = a + b
     c_tw, c_np = np.empty_like(a), np.empty_like(a)
-    grid = (tw.cdiv(args.n, args.tile),)
-    run_tw = lambda: tw.launch(None, grid, vector_add, (a, b, c_tw, args.tile))
-    run_np = lambda: np.add(a, b, out=c_np)
 
-    for _ in range(3):  # warm-up: JIT, page faults on the outputs, caches
-        run_tw()
-        run_np()
-    np.testing.assert_array_equal(c_tw, c_np)
+    def launcher(tile):
+        grid, targs = (tw.cdiv(args.n, tile),), (a, b, c_tw, tile)
+        return lambda: tw.launch(None, grid, vector_add, targs)
 
-    t_tw, t_np = [], []
-    for _ in range(args.repeats):
-        t_tw.append(_time(run_tw))
-        t_np.append(_time(run_np))
-    med_tw, med_np = statistics.median(t_tw), statistics.median(t_np)
+    print(f"vector add, n={args.n} float32, backend {backend}, {threads()} threads; {machine()}")
+    runs = {}
+    for tile in (int(t) for t in args.tile.split(",")):
+        c_tw.fill(np.nan)
+        launcher(tile)()
+        np.testing.assert_array_equal(c_tw, want, err_msg=f"tilewise vector add, tile {tile}")
+        runs[tile] = launcher(tile)
+    sweep = dict(zip(runs, interleaved_medians(list(runs.values()), max(3, args.repeat // 3))))
+    if len(sweep) > 1:
+        print("  tile sweep: " + ", ".join(f"{tile} {s * 1e3:.2f} ms" for tile, s in sweep.items()))
+    tile = min(sweep, key=sweep.get)
+
+    fns = {f"tilewise {backend}, tile {tile}": runs[tile], "np.add(out=)": lambda: np.add(a, b, out=c_np)}
+    nb, ne = numba_add(), numexpr_module()
+    if nb is not None:
+        c_nb = np.empty_like(a)
+        nb(a, b, c_nb)
+        np.testing.assert_array_equal(c_nb, want, err_msg="numba vector add")
+        fns["numba parallel"] = lambda: nb(a, b, c_nb)
+    if ne is not None:
+        c_ne = np.empty_like(a)
+        operands = {"a": a, "b": b}
+        ne.evaluate("a + b", local_dict=operands, out=c_ne)
+        np.testing.assert_array_equal(c_ne, want, err_msg="numexpr vector add")
+        fns[f"numexpr, {threads()} threads"] = lambda: ne.evaluate("a + b", local_dict=operands, out=c_ne)
+    times = dict(zip(fns, interleaved_medians(list(fns.values()), args.repeat)))
     moved = 3 * a.nbytes  # two reads and one write
-    ratio = med_np / med_tw
-    print(f"vector add, n={args.n} float32, tile={args.tile}, backend={backends.host_backend_name()}")
-    print(f"  numpy     {med_np * 1e3:8.2f} ms  {moved / med_np / 1e9:6.2f} GB/s")
-    print(f"  tilewise  {med_tw * 1e3:8.2f} ms  {moved / med_tw / 1e9:6.2f} GB/s")
-    print(f"  ratio     {ratio:.2f}x NumPy's throughput (target >= {TARGET}x: "
-          f"{'met' if ratio >= TARGET else 'NOT met'})")
+    t_tw, t_np = times[next(iter(fns))], times["np.add(out=)"]
+    for name, s in times.items():
+        print(f"  {name:<22} {s * 1e3:8.2f} ms  {moved / s / 1e9:6.2f} GB/s  {t_np / s:5.2f}x numpy")
+    if nb is None or ne is None:
+        print("  numba or numexpr not installed (pip install -e '.[bench]'): skipped")
+    ratio = t_np / t_tw
+    limit = memory_limit(moved, t_tw, working_set_bytes=a.nbytes,
+                         otherwise=math_diagnosis(vector_add, (a, b, c_tw, tile), "below bandwidth"))
+    print(f"  ratio {ratio:.2f}x NumPy's throughput (target >= {TARGET}x: {verdict(ratio, TARGET)})")
+    print(f"  limit: {limit}")
+    ne_key = next((k for k in times if k.startswith("numexpr")), None)
+    emit_result(f"vector add 2^{args.n.bit_length() - 1} f32 (tile {tile})", t_tw, "np.add(a, b, out=c)", t_np,
+                TARGET, times.get("numba parallel"), limit,
+                peers={"numexpr": times[ne_key]} if ne_key else None)
     return ratio
 
 

@@ -1,0 +1,147 @@
+"""Layer norm over the rows of a 4096 x 1024 float32 matrix (mean, variance, rsqrt, weight and bias, as
+in examples/layer_norm.py's forward pass): a tilewise kernel on the cpu backend against NumPy (the
+baseline, target >= 5.0x) and numba @njit(parallel=True), in one process: medians of interleaved
+repeats after warm-up. Sweeps the rows per block (TM) first and times the best one.
+
+    python benchmarks/cpu_layer_norm.py [--rows 4096] [--cols 1024] [--tm 1,2,4,8] [--repeat 10]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+import tilewise as tw
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (  # noqa: E402
+    emit_result,
+    interleaved_medians,
+    machine,
+    math_diagnosis,
+    memory_limit,
+    numba_module,
+    threads,
+    use_backend,
+    verdict,
+)
+
+TARGET = 5.0
+TM_SWEEP = (1, 2, 4, 8)
+EPS = 1e-5
+
+
+@tw.kernel
+def layer_norm(x, w, b, y, eps: float, TM: tw.Constant[int], TN: tw.Constant[int]):
+    """TM whole rows per block (TN >= the row length, padded with zeros)."""
+    n = x.shape[1]
+    t = tw.load(x, index=(tw.bid(0), 0), shape=(TM, TN), padding_mode=tw.PaddingMode.ZERO)
+    mean = tw.sum(t, axis=1, keepdims=True) / n
+    d = tw.where(tw.arange(TN)[None, :] < n, t - mean, 0.0)  # padded columns must not add mean^2
+    rstd = tw.rsqrt(tw.sum(d * d, axis=1, keepdims=True) / n + eps)
+    wt = tw.load(w, index=(0,), shape=(TN,), padding_mode=tw.PaddingMode.ZERO)
+    bt = tw.load(b, index=(0,), shape=(TN,), padding_mode=tw.PaddingMode.ZERO)
+    tw.store(y, index=(tw.bid(0), 0), tile=d * rstd * wt[None, :] + bt[None, :])
+
+
+def numpy_layer_norm(x, w, b, eps=EPS):
+    mean = x.mean(axis=1, keepdims=True)
+    d = x - mean
+    var = (d * d).mean(axis=1, keepdims=True)
+    return d / np.sqrt(var + eps) * w + b
+
+
+def numba_layer_norm(fastmath=False):
+    """The loop a numba user writes: one row per prange iteration, three passes over the row, float32
+    accumulators like the tilewise kernel. Without fastmath the sums stay scalar and in order; with
+    it LLVM may reassociate them into vector sums."""
+    nb = numba_module()
+    if nb is None:
+        return None
+
+    @nb.njit(parallel=True, fastmath=fastmath)
+    def layer_norm_nb(x, w, b, y, eps):
+        n = x.shape[1]
+        for i in nb.prange(x.shape[0]):
+            s = np.float32(0.0)
+            for j in range(n):
+                s += x[i, j]
+            mean = s / n
+            v = np.float32(0.0)
+            for j in range(n):
+                d = x[i, j] - mean
+                v += d * d
+            rstd = np.float32(1.0) / np.sqrt(v / n + np.float32(eps))
+            for j in range(n):
+                y[i, j] = (x[i, j] - mean) * rstd * w[j] + b[j]
+    return layer_norm_nb
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", type=int, default=4096)
+    p.add_argument("--cols", type=int, default=1024)
+    p.add_argument("--tm", default=",".join(map(str, TM_SWEEP)), help="rows per block; a comma list is swept")
+    p.add_argument("--repeat", type=int, default=10)
+    p.add_argument("--backend", default="cpu")
+    a = p.parse_args(argv)
+    backend = use_backend(a.backend)
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((a.rows, a.cols)) * 2 + 1).astype(np.float32)
+    w = rng.standard_normal(a.cols).astype(np.float32)
+    b = rng.standard_normal(a.cols).astype(np.float32)
+    y = np.empty_like(x)
+    want = numpy_layer_norm(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64))
+    tol = 1e-4 * max(1.0, float(np.max(np.abs(want))))
+    tn = 1 << (a.cols - 1).bit_length()
+
+    def launcher(tm):
+        grid, args = (tw.cdiv(a.rows, tm), 1, 1), (x, w, b, y, EPS, tm, tn)
+        return lambda: tw.launch(None, grid, layer_norm, args)
+
+    print(f"layer norm {a.rows}x{a.cols} f32, backend {backend}, {threads()} threads; {machine()}")
+    runs, compile_s = {}, {}
+    for tm in (int(t) for t in a.tm.split(",")):
+        y.fill(np.nan)
+        t = time.perf_counter()
+        launcher(tm)()  # first launch compiles (or loads from the disk cache)
+        compile_s[tm] = time.perf_counter() - t
+        err = float(np.max(np.abs(y - want)))
+        assert err < tol, f"tilewise layer norm TM={tm} is off by {err:.1e}"
+        runs[tm] = launcher(tm)
+    sweep = dict(zip(runs, interleaved_medians(list(runs.values()), max(3, a.repeat // 2))))
+    if len(sweep) > 1:
+        print("  TM sweep: " + ", ".join(f"TM={tm} {s * 1e3:.2f} ms (first launch {compile_s[tm]:.2f}s)"
+                                         for tm, s in sweep.items()))
+    tm = min(sweep, key=sweep.get)
+
+    fns, names = [runs[tm], lambda: numpy_layer_norm(x, w, b)], [f"tilewise {backend}, TM={tm}", "numpy"]
+    nb = numba_layer_norm()
+    if nb is not None:
+        for label, f in (("numba parallel", nb), ("numba fastmath", numba_layer_norm(fastmath=True))):
+            y_nb = np.empty_like(x)
+            f(x, w, b, y_nb, EPS)
+            err = float(np.max(np.abs(y_nb - want)))
+            assert err < tol, f"{label} layer norm is off by {err:.1e}"
+            fns.append(lambda f=f, y_nb=y_nb: f(x, w, b, y_nb, EPS))
+            names.append(label)
+    times = interleaved_medians(fns, a.repeat)
+    for name, s in zip(names, times):
+        print(f"  {name:<22} {s * 1e3:8.2f} ms  {times[1] / s:5.2f}x numpy")
+    if nb is None:
+        print("  numba not installed (pip install -e '.[bench]'): skipped")
+    ratio = times[1] / times[0]
+    limit = memory_limit(2 * x.nbytes, times[0], otherwise=math_diagnosis(layer_norm, (x, w, b, y, EPS, tm, tn)))
+    print(f"  ratio {ratio:.2f}x NumPy (target >= {TARGET}x: {verdict(ratio, TARGET)})")
+    print(f"  limit: {limit}")
+    emit_result(f"layer norm {a.rows}x{a.cols} f32 (TM={tm})", times[0], "NumPy layer norm", times[1], TARGET,
+                times[2] if nb is not None else None, limit,
+                peers={"fastmath": times[3]} if nb is not None else None)
+    return ratio
+
+
+if __name__ == "__main__":
+    main()
