@@ -1,10 +1,12 @@
 """Tile IR -> LLVM IR for one kernel.
 
-Every tile value lives in a stack buffer of its static shape (an alloca in the entry block, so loops
-never grow the stack; scalars become registers after SROA) and every op is a loop nest over elements
-that LLVM's vectoriser takes from there. Structured control flow maps to basic blocks: a for/while/if
-op's results are buffers that its regions' yields copy into, and a region's block arguments are those
-same buffers. Two functions come out:
+A tile value that needs storage lives in a stack buffer of its static shape (an alloca in the entry
+block, so loops never grow the stack; scalars become registers after SROA) and every op is a loop nest
+over elements that LLVM's vectoriser takes from there. Element-wise chains and single-use loads get no
+buffer at all: fusion.py computes them inside the loop of the op that reads them (a store, a reduction,
+the last op of the chain). Structured control flow maps to basic blocks: a for/while/if op's results
+are buffers that its regions' yields copy into, and a region's block arguments are those same buffers.
+Two functions come out:
 
     i32 tw_block(ptr args, ptr meta, i32 bid0, i32 bid1, i32 bid2, i32 nb0, i32 nb1, i32 nb2, ptr status)
     i32 tw_run(ptr args, ptr meta, i64 first, i64 last, i32 nb0, i32 nb1, i32 nb2, ptr status)
@@ -50,7 +52,9 @@ class KernelGen:
         self.loc = None
         self.printf_handle = None  # set when the kernel prints (printing.py)
         _check_supported(fn)
-        self.inlined = fusion.plan(fn)  # element-wise values computed inside their consumers' loops
+        self.inlined = fusion.plan(fn)  # values computed inside their consumers' loops (fusion.py)
+        self.fused_loads = {}           # inlined load's value id -> fusion.FusedLoad
+        self.checked_loads = None       # inside fusion.versioned: whether inlined loads check bounds
         self._block_fn()
         self._run_fn()
 

@@ -8,15 +8,22 @@ it needs it, so `store(exp(x - broadcast(max)) / broadcast(sum))` is one loop ov
 uses stay in the defining block, an inlined value's operands are still live and unchanged wherever
 the consumer runs (a region's carried buffers change only at its yield, which is not a consumer).
 
-`At` is the position of one element: its row-major offset and, when a broadcast below needs it, its
-multi-index."""
+A load is inlined on the same terms (one use, of its own shape) when no op between it and its use may
+write memory, so reading later reads the same values. Its use then reads the array directly, one pass
+over the data instead of a copy into a tile buffer first; a consumer of inlined loads is emitted twice
+(`versioned`): a fast loop when every inlined load's tile lies inside its array, and a checked one
+that reads padding elsewhere.
+
+`At` is the position of one element: its row-major offset and, when a broadcast or a load below needs
+it, its multi-index."""
 from __future__ import annotations
 
 from . import elementwise as E
-from .elements import I64, bitcast, cast, const, host_value
+from .elements import I1, I64, bitcast, cast, const, host_value, mem_type, to_reg
 
 ELEMENTWISE = ("unary", "binary", "where", "cast", "bitcast", "broadcast", "constant")
 _FREE = ("constant", "broadcast")  # inlined into any number of uses: no arithmetic is repeated
+_WRITES = ("store", "scatter", "atomic")
 
 
 class At:
@@ -28,27 +35,38 @@ class At:
 
 def plan(fn):
     """Ids of the values to inline (see the module docstring)."""
-    uses, block_of = {}, {}
+    uses, block_of, position, writes = {}, {}, {}, {}
 
     def visit(block):
-        for op in block.ops:
+        for k, op in enumerate(block.ops):
+            position[id(op)] = k
             for pos, v in enumerate(op.operands):
                 uses.setdefault(v.id, []).append((op, pos, block))
             for r in op.results:
                 block_of[r.id] = block
             for region in op.regions:
                 visit(region)
+        # writes[block][k]: memory-writing ops (nested ones included) among the block's first k ops
+        writes[id(block)] = [0]
+        for op in block.ops:
+            w = op.name in _WRITES or any(o.name in _WRITES for r in op.regions for o in r.walk())
+            writes[id(block)].append(writes[id(block)][-1] + w)
     visit(fn.body)
     inlined = set()
     for op in fn.walk():
-        if op.name not in ELEMENTWISE:
+        if op.name not in ELEMENTWISE and op.name != "load":
             continue
         v = op.result
         users = uses.get(v.id, [])
         if not users or any(not _reads_elements(u, pos) or blk is not block_of[v.id] for u, pos, blk in users):
             continue
-        if op.name in _FREE or (len(users) == 1 and _same_count(users[0][0], v)):
+        if op.name in _FREE:
             inlined.add(v.id)
+        elif len(users) == 1 and _same_count(users[0][0], v):
+            user, _, blk = users[0]
+            count = writes[id(blk)]
+            if op.name != "load" or count[position[id(user)]] == count[position[id(op)] + 1]:
+                inlined.add(v.id)
     return inlined
 
 
@@ -70,6 +88,8 @@ def needs_multi(g, v):
 
 
 def _needs_multi_op(g, op):
+    if op.name == "load":
+        return len(op.attrs["shape"]) > 1
     widens = op.name == "broadcast" and tuple(op.result.type.shape) != tuple(op.operands[0].type.shape)
     return widens or any(needs_multi(g, x) for x in op.operands)
 
@@ -84,6 +104,8 @@ def element(g, v, at):
 def compute(g, op, at):
     b = g.b
     name = op.name
+    if name == "load":
+        return _load_element(g, op, at)
     if name == "constant":
         dt = op.attrs["dtype"]
         return const(dt, host_value(op.attrs["value"], dt))
@@ -111,15 +133,74 @@ def compute(g, op, at):
 
 def lower(g, op):
     """An element-wise op: nothing to emit when inlined, else one loop that fills its buffer (a flat
-    loop, which vectorises, unless a broadcast below needs multi-indices)."""
+    loop, which vectorises, unless a broadcast or load below needs multi-indices)."""
     v = op.result
     if v.id in g.inlined:
         return
     out = g.result(v)
-    if _needs_multi_op(g, op):
-        with g.nest(out.shape) as e:
-            at = At(g.flat(e, out.shape), e)
-            g.st(out, at.flat, compute(g, op, at))
-    else:
-        with g.loop(out.size) as i:
-            g.st(out, i, compute(g, op, At(i)))
+
+    def fill():
+        if _needs_multi_op(g, op):
+            with g.nest(out.shape) as e:
+                at = At(g.flat(e, out.shape), e)
+                g.st(out, at.flat, compute(g, op, at))
+        else:
+            with g.loop(out.size) as i:
+                g.st(out, i, compute(g, op, At(i)))
+    versioned(g, op.operands, fill)
+
+
+# ---- inlined loads -------------------------------------------------------------------------------
+
+class FusedLoad:
+    """What an inlined load computes where it stands: its view of the array, whether its whole tile is
+    inside the array, and a stack slot holding its padding value."""
+    __slots__ = ("arr", "extents", "strides", "starts", "inside", "pad_slot")
+
+    def __init__(self, arr, extents, strides, starts, inside, pad_slot):
+        self.arr, self.extents, self.strides, self.starts = arr, extents, strides, starts
+        self.inside, self.pad_slot = inside, pad_slot
+
+
+def _load_element(g, op, at):
+    from .memory import array_ptr, coords_offset, in_range
+    f = g.fused_loads[op.result.id]
+    b, t = g.b, mem_type(f.arr.dt)
+    multi = at.multi if at.multi is not None else [at.flat][:len(f.starts)]
+    coords = [b.add(s0, i) for s0, i in zip(f.starts, multi)]
+    p = array_ptr(g, f.arr, coords_offset(g, coords, f.strides))
+    assert g.checked_loads is not None, "an inlined load read outside `versioned`"
+    if g.checked_loads:
+        p = b.select(b.or_(f.inside, in_range(g, coords, f.extents)), p, f.pad_slot)
+    return to_reg(b, b.load(p, typ=t), f.arr.dt)
+
+
+def _loads_below(g, v, out):
+    if v.id in g.inlined:
+        if v.op.name == "load":
+            out.append(g.fused_loads[v.id])
+        for x in v.op.operands:
+            _loads_below(g, x, out)
+    return out
+
+
+def versioned(g, values, emit):
+    """Emit `emit()`, which reads elements of `values`: once if no inlined load is below them, else a
+    fast copy (all those loads' tiles inside their arrays) and a checked copy."""
+    loads = []
+    for v in values:
+        _loads_below(g, v, loads)
+    if not loads:
+        return emit()
+    inside = I1(1)
+    for f in loads:
+        inside = g.b.and_(inside, f.inside)
+    g.if_then(inside, lambda: _with_checks(g, False, emit), lambda: _with_checks(g, True, emit))
+
+
+def _with_checks(g, checked, emit):
+    saved, g.checked_loads = g.checked_loads, checked
+    try:
+        emit()
+    finally:
+        g.checked_loads = saved

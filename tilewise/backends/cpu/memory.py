@@ -12,9 +12,10 @@ from ...ir import dtypes as D
 from ..reference import semantics as M
 from . import elementwise as E
 from .elements import I1, I64, const, ext64, host_value, mem_type, to_mem, to_reg
+from .fusion import FusedLoad, versioned
 
 
-def _array_ptr(g, arr, offset):
+def array_ptr(g, arr, offset):
     return g.b.gep(arr.ptr, [offset], source_etype=mem_type(arr.dt))
 
 
@@ -48,7 +49,7 @@ def _box(g, extents, starts, shape):
             [clamp(b.sub(n, s0), s) for n, s0, s in zip(extents, starts, shape)])
 
 
-def _offset(g, coords, strides):
+def coords_offset(g, coords, strides):
     b = g.b
     off = I64(0)
     for c, s in zip(coords, strides):
@@ -56,7 +57,7 @@ def _offset(g, coords, strides):
     return off
 
 
-def _inside(g, coords, extents):
+def in_range(g, coords, extents):
     ok = I1(1)
     for c, n in zip(coords, extents):
         ok = g.b.and_(ok, g.b.icmp_unsigned("<", c, n))  # unsigned: a negative coordinate is huge
@@ -77,13 +78,19 @@ def lower_load(g, op):
     arr, *idx = op.operands
     arr = g.array(arr)
     shape = tuple(op.attrs["shape"])
-    out = g.result(op.result)
     extents, strides, starts = _view(g, op, arr, idx, shape)
     b, t = g.b, mem_type(arr.dt)
+    if op.result.id in g.inlined:  # its one consumer reads the array itself (fusion.py)
+        pad_slot = g.slot(t)
+        b.store(to_mem(b, padding(g, op.attrs["padding"], arr.dt), arr.dt), pad_slot)
+        g.fused_loads[op.result.id] = FusedLoad(arr, extents, strides, starts,
+                                                _all_inside(g, extents, starts, shape), pad_slot)
+        return
+    out = g.result(op.result)
 
     def copy(lo=None, hi=None):
         with g.nest(hi or shape, lo) as e:
-            v = b.load(_array_ptr(g, arr, _offset(g, _coords(g, starts, e), strides)), typ=t)
+            v = b.load(array_ptr(g, arr, coords_offset(g, _coords(g, starts, e), strides)), typ=t)
             g.st(out, g.flat(e, shape), to_reg(b, v, arr.dt))
 
     def partial():  # pad everything, then copy the box that lies inside the array
@@ -105,8 +112,9 @@ def lower_store(g, op):
     def copy(lo=None, hi=None):
         with g.nest(hi or shape, lo) as e:
             v = to_mem(b, g.element(tile, g.flat(e, shape), e), arr.dt)
-            b.store(v, _array_ptr(g, arr, _offset(g, _coords(g, starts, e), strides)))
-    g.if_then(_all_inside(g, extents, starts, shape), copy, lambda: copy(*_box(g, extents, starts, shape)))
+            b.store(v, array_ptr(g, arr, coords_offset(g, _coords(g, starts, e), strides)))
+    versioned(g, [tile], lambda: g.if_then(_all_inside(g, extents, starts, shape), copy,
+                                           lambda: copy(*_box(g, extents, starts, shape))))
 
 
 def _indexed(g, op, n_values):
@@ -123,10 +131,10 @@ def _indexed(g, op, n_values):
 def _element(g, arr, idx, mask, i):
     """Offset and in-range flag of element i of the index tiles."""
     coords = [ext64(g.b, g.ld(buf, i), dt) for buf, dt in idx]
-    ok = _inside(g, coords, arr.shape)
+    ok = in_range(g, coords, arr.shape)
     if mask is not None:
         ok = g.b.and_(ok, g.ld(mask, i))
-    return _offset(g, coords, arr.strides), ok
+    return coords_offset(g, coords, arr.strides), ok
 
 
 def lower_gather(g, op):
@@ -140,7 +148,7 @@ def lower_gather(g, op):
     b.store(to_mem(b, pad, arr.dt), pad_slot)
     with g.loop(out.size) as i:
         off, ok = _element(g, arr, idx, mask, i)
-        p = b.select(ok, _array_ptr(g, arr, off), pad_slot)
+        p = b.select(ok, array_ptr(g, arr, off), pad_slot)
         g.st(out, i, to_reg(b, b.load(p, typ=t), arr.dt))
 
 
@@ -149,7 +157,7 @@ def lower_scatter(g, op):
     b, t = g.b, mem_type(arr.dt)
     with g.loop(vals.size) as i:
         off, ok = _element(g, arr, idx, mask, i)
-        g.if_then(ok, lambda: b.store(b.load(g.elem_ptr(vals, i), typ=t), _array_ptr(g, arr, off)))
+        g.if_then(ok, lambda: b.store(b.load(g.elem_ptr(vals, i), typ=t), array_ptr(g, arr, off)))
 
 
 _RMW_INT = {"add": "add", "and": "and", "or": "or", "xor": "xor", "xchg": "xchg"}
@@ -215,7 +223,7 @@ def lower_atomic(g, op):
         b.store(to_mem(b, zero, arr.dt), old_slot)
 
         def update():
-            old = _atomic_one(g, kind, arr.dt, _array_ptr(g, arr, off), vals, i)
+            old = _atomic_one(g, kind, arr.dt, array_ptr(g, arr, off), vals, i)
             b.store(to_mem(b, old, arr.dt), old_slot)
         g.if_then(ok, update)
         g.st(out, i, to_reg(b, b.load(old_slot, typ=mem_type(arr.dt)), arr.dt))

@@ -12,6 +12,7 @@ from . import elementwise as E
 from . import matmul
 from .buffers import Buf
 from .elements import F64, I32, I64, cast, compute_type, const, from_compute, intrinsic, reg_type, to_compute
+from .fusion import versioned
 
 FAST_SUM = ("reassoc", "contract")
 
@@ -123,8 +124,13 @@ def _join(kept, ko, axes, ki):
 
 
 def _reduce(g, op):
-    """The input may be an inlined element-wise value (fusion.py): its elements are computed here."""
-    x, out = op.operands[0], g.result(op.result)
+    """The input may be an inlined value (fusion.py): its elements are computed here."""
+    out = g.result(op.result)
+    versioned(g, op.operands[:1], lambda: _reduce_into(g, op, out))
+
+
+def _reduce_into(g, op, out):
+    x = op.operands[0]
     fn, axes = op.attrs["fn"], tuple(op.attrs["axes"])
     kept, kept_shape, red_shape = _split(x.type.shape, axes)
     if fn in ("argmax", "argmin"):

@@ -1,0 +1,89 @@
+"""Fusion in the cpu backend (backends/cpu/fusion.py): which tiles get no buffer, and that fusing never
+changes a result (the reference backend is the oracle), including reads that must happen before a write."""
+import numpy as np
+import pytest
+from conftest import random_array
+
+import tilewise as tw
+
+pytestmark = pytest.mark.skipif("cpu" not in tw.backends.available(), reason="cpu backend not registered")
+
+
+def _both(kernel, grid, make_args, monkeypatch):
+    """Run on reference and cpu with identical inputs; returns both argument tuples after the launch."""
+    out = []
+    for name in ("reference", "cpu"):
+        monkeypatch.setenv("TILEWISE_BACKEND", name)
+        args = make_args()
+        tw.launch(None, grid, kernel, args)
+        out.append(args)
+    return out
+
+
+@tw.kernel
+def add_store(a, b, c, T: tw.Constant[int]):
+    tw.store(c, index=(tw.bid(0),), tile=tw.load(a, index=(tw.bid(0),), shape=(T,)) * 2.0
+             + tw.load(b, index=(tw.bid(0),), shape=(T,), padding_mode=tw.PaddingMode.NAN))
+
+
+def test_streaming_kernel_has_no_tile_buffers():
+    """load + load + add + store: every tile is computed inside the store's loop."""
+    a = np.ones(1000, np.float32)
+    code = tw.compile(add_store, (a, a, a.copy(), 256), target="cpu").code
+    assert "alloca [" not in code
+    assert "<8 x float>" in code or "<4 x float>" in code or "<16 x float>" in code
+
+
+@pytest.mark.parametrize("n", [1, 255, 256, 1000])
+def test_fused_loads_partial_and_strided(n, rng, monkeypatch):
+    base_a = random_array(rng, 2 * n, np.float32)
+    base_b = random_array(rng, n, np.float32)
+    fill = random_array(rng, n, np.float32)
+    ref, cpu = _both(add_store, (tw.cdiv(n, 64),), lambda: (base_a[::2], base_b, fill.copy(), 64), monkeypatch)
+    np.testing.assert_array_equal(cpu[2], ref[2])
+
+
+@tw.kernel
+def read_then_overwrite(a, b, T: tw.Constant[int]):
+    x = tw.load(a, index=(0,), shape=(T,))
+    tw.store(a, index=(0,), tile=tw.full((T,), 7.0, tw.float32))
+    tw.store(b, index=(0,), tile=x + 1.0)  # must see a's values from before the first store
+
+
+def test_load_is_not_moved_past_a_write(rng, monkeypatch):
+    a0 = random_array(rng, 16, np.float32)
+    ref, cpu = _both(read_then_overwrite, (1,), lambda: (a0.copy(), np.zeros(16, np.float32), 16), monkeypatch)
+    np.testing.assert_array_equal(cpu[1], a0 + 1.0)
+    np.testing.assert_array_equal(cpu[0], ref[0])
+
+
+@tw.kernel
+def softmax_rows(x, y, TM: tw.Constant[int], TN: tw.Constant[int]):
+    rows = tw.load(x, index=(tw.bid(0), 0), shape=(TM, TN), padding_mode=tw.PaddingMode.NEG_INF)
+    e = tw.exp(rows - tw.max(rows, axis=1, keepdims=True))
+    tw.store(y, index=(tw.bid(0), 0), tile=e / tw.sum(e, axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 7), (8, 16), (13, 40)])
+def test_broadcast_chains_into_store_and_reduce(shape, rng, monkeypatch):
+    x = random_array(rng, shape, np.float32)
+    y0 = random_array(rng, shape, np.float32)
+    ref, cpu = _both(softmax_rows, (tw.cdiv(shape[0], 4),), lambda: (x, y0.copy(), 4, 16 if shape[1] <= 16 else 64),
+                     monkeypatch)
+    np.testing.assert_allclose(cpu[1], ref[1], rtol=2e-6, atol=1e-7)
+
+
+@tw.kernel
+def sum_of_product(a, b, out, T: tw.Constant[int]):
+    s = tw.sum(tw.load(a, index=(tw.bid(0),), shape=(T,)) * tw.load(b, index=(tw.bid(0),), shape=(T,)), axis=0)
+    tw.store(out, index=(tw.bid(0),), tile=s.reshape((1,)))
+
+
+@pytest.mark.parametrize("n", [3, 64, 100])
+def test_fused_loads_into_a_reduction(n, rng, monkeypatch):
+    a, b = random_array(rng, n, np.float64), random_array(rng, n, np.float64)
+    blocks = tw.cdiv(n, 32)
+    ref, cpu = _both(sum_of_product, (blocks,), lambda: (a, b, np.zeros(blocks), 32), monkeypatch)
+    np.testing.assert_allclose(cpu[2], ref[2], rtol=1e-12)
+    want = np.add.reduceat(a * b, np.arange(0, n, 32))
+    np.testing.assert_allclose(cpu[2], want, rtol=1e-12)
