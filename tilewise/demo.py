@@ -1,6 +1,6 @@
 """`tilewise demo`: five kernels run on this machine's default host backend and checked against NumPy.
 
-It is what a fresh install runs first, so it must be quick (seconds on the reference backend) and
+It is what a fresh install runs first, so it must be quick (seconds on the default cpu backend) and
 honest: every result is compared with a float64 NumPy reference, and any mismatch fails the run.
 """
 from __future__ import annotations

@@ -11,7 +11,6 @@ from ..errors import TileLaunchError
 
 _FACTORIES = {}
 _INSTANCES = {}
-DEFAULT_HOST_BACKEND = "reference"
 
 
 def register(name, factory):
@@ -31,7 +30,8 @@ def available():
 
 
 def host_backend_name():
-    """The backend for host arrays: TILEWISE_BACKEND, else the default."""
+    """The backend for host arrays: TILEWISE_BACKEND, else the default (`cpu`, or `reference` where the
+    native backend is switched off)."""
     return os.environ.get("TILEWISE_BACKEND") or DEFAULT_HOST_BACKEND
 
 
@@ -48,11 +48,11 @@ def _cpu():
     return CpuBackend()
 
 
-# The native backend covers every op and the shared suite runs on it; it becomes the default host
-# backend once its compile times and benchmarks are where issue 3 wants them. TILEWISE_ENABLE_CPU=0
-# leaves it out.
+# The native backend covers every op, the shared suite runs on it, and it is the default for host
+# arrays; TILEWISE_BACKEND=reference keeps the oracle, and TILEWISE_ENABLE_CPU=0 leaves it out.
 if os.environ.get("TILEWISE_ENABLE_CPU") != "0":
     register("cpu", _cpu)
+DEFAULT_HOST_BACKEND = "cpu" if "cpu" in _FACTORIES else "reference"
 
 
 def _cuda():
