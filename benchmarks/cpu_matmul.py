@@ -108,9 +108,11 @@ def main(argv=None):
         nb(x, y, cn)
         numba_compile = time.perf_counter() - t
         assert np.allclose(cn, want, rtol=1e-3, atol=1e-3), "numba matmul disagrees"
-        fns.append(lambda: nb(x, y, cn))
-        names.append("numba njit")
     times = interleaved_medians(fns, a.repeat)
+    if nb is not None:  # timed on its own: its pool's threads keep spinning after a call, which would
+        # slow whatever ran next in an interleaved round
+        times += interleaved_medians([lambda: nb(x, y, cn)], a.repeat)
+        names.append("numba njit")
 
     flops = 2.0 * n ** 3
     print(f"matmul {n}x{n}x{n} f32, tiles {a.tm}x{a.tn}x{a.tk}, {_THREADS} threads; {machine()}")
