@@ -86,7 +86,7 @@ def compile_cubin(code: str, arch: str, name="tilewise"):
             have = version()
             raise TileUnsupportedError(
                 f"NVRTC {have[0][0]}.{have[0][1]} cannot compile for {arch} (it supports sm_{min(have[1])} and "
-                "newer); for sm_70 install nvidia-cuda-nvrtc-cu12 with cuda-bindings<13") from None
+                "newer); for sm_70 install the CUDA 12 wheels: pip install 'tilewise[cuda12]'") from None
         raise RuntimeError(f"internal error: NVRTC rejected the generated CUDA C++:\n{text[-4000:]}") from e
     info = ptxas_info(log.getvalue())
     if key is not None:
