@@ -497,11 +497,22 @@ def test_nvrtc_arch_support():
         tw.compile(vadd, (np.zeros(4, np.float32),) * 3 + (4,), target="cuda:hopper")
 
 
-def test_cuda_target_does_not_launch():
+def test_cuda_backend_without_a_gpu_says_so_before_any_work():
+    """TILEWISE_BACKEND=cuda runs host arrays on the GPU; with no driver the launch fails clearly and
+    leaves the output untouched."""
     pytest.importorskip("cuda.core")
-    c = np.zeros(4, np.float32)
-    with on("cuda"), pytest.raises(tw.TileLaunchError, match="not implemented"):
-        tw.launch(None, (1,), vadd, (c, c, c.copy(), 4))
+    if os.environ.get("TILEWISE_EMULATE_GPU") == "1":
+        pytest.skip("the emulated device stands in for a GPU")
+    try:
+        tw.Device("cuda:0")
+        pytest.skip("a GPU is present")
+    except tw.TileError:
+        pass
+    a = np.arange(4, dtype=np.float32)
+    c = np.full(4, 7.0, np.float32)
+    with on("cuda"), pytest.raises(tw.TileLaunchError, match="no usable CUDA driver"):
+        tw.launch(None, (1,), vadd, (a, a, c, 4))
+    assert (c == 7.0).all()
 
 
 def test_unravel_and_ravel_agree_with_numpy():

@@ -1,11 +1,12 @@
 """Tile IR -> one `extern "C" __global__` CUDA C++ kernel per specialisation.
 
-First cut, correctness over speed. One CTA runs one block of the tile program with THREADS threads.
-Scalars (0-d tiles) are registers that every thread computes alike, so control flow on them is
-uniform across the CTA. Every other tile lives in shared memory (layout: storage.py) and every op on
-tiles is a block-strided loop over its elements followed by tw_sync(). Reductions, scans and matmul
-are plain loops (one output element per thread). Next steps: tiles in registers, warp-shuffle
-reductions and scans, mma.sync/wgmma for matmul, cp.async/TMA loads, vectorised global access.
+One CTA runs one block of the tile program with THREADS threads. Scalars (0-d tiles) are registers
+that every thread computes alike, so control flow on them is uniform across the CTA. Other tiles live
+in shared memory (layout: storage.py) and every op on tiles is a block-strided loop over its elements
+followed by tw_sync(), except elementwise chains, which fuse into their consumer's loop and stay in
+registers (fusion.py). Loads/stores use 128-bit accesses where rows allow (memory.py), reductions warp
+shuffles (reduce.py), fp16/bf16 matmuls tensor cores on sm_80+ (tensorcore.py). Next steps: tiles in
+registers across ops, warp-shuffle scans, ldmatrix/wgmma, cp.async/TMA loads.
 
 The kernel's parameters: one `tw_array<T, ND>` (pointer, shape, strides in elements) per array, one
 value per scalar, then `int* tw_status` (a failed tw.assert_ writes its number and block there)."""
@@ -18,11 +19,13 @@ from ...errors import TileUnsupportedError
 from ...ir.types import ArrayType
 from . import exprs as X
 from .control import ControlFlow
+from .fusion import inline_map
 from .indexing import ravel, unravel
 from .memory import MemoryOps
 from .printing import Printing
-from .reduce import ReduceOps
+from .reduce import ReduceOps, reduce_scratch
 from .storage import Storage, is_tile
+from .tensorcore import TensorCoreOps
 
 THREADS = 128
 HEADER = "tilewise.cuh"
@@ -36,14 +39,17 @@ __all__ = ["THREADS", "KernelGen", "generate", "kernel_name", "ravel", "unravel"
 
 
 def _staged(op):
-    """Atomics with a scalar result run on one thread; the old value reaches the others through smem."""
-    return op.name == "atomic" and not is_tile(op.results[0])
+    """Atomics with a scalar result run on one thread; the old value reaches the others through smem.
+    CTA-wide reductions gather their warps' partial results there (reduce.reduce_scratch bytes)."""
+    return (op.name == "atomic" and not is_tile(op.results[0])) or reduce_scratch(op)
 
 
-class KernelGen(MemoryOps, ReduceOps, ControlFlow, Printing):
+class KernelGen(MemoryOps, ReduceOps, TensorCoreOps, ControlFlow, Printing):
     def __init__(self, fn, poison=False):
         self.fn, self.poison = fn, poison
-        self.storage = Storage(fn, _staged)
+        self.inline = inline_map(fn)
+        self.exprs = {}  # value id -> expr(i) of a fused value (fusion.py), filled where it is defined
+        self.storage = Storage(fn, _staged, self.inline)
         self.names, self.lines, self.depth = {}, [], 1
         self.asserts = []  # (message, loc) of each assert, numbered from 1 in tw_status[0]
         self.prints = []  # (format, [(dtype, shape)], python, order) of each printf, numbered from 0
@@ -65,6 +71,9 @@ class KernelGen(MemoryOps, ReduceOps, ControlFlow, Printing):
         return self.names[v.id]
 
     def ref(self, v, i):
+        if v.id in self.exprs:  # the index goes into another expression's arithmetic: keep it whole
+            whole = i if re.fullmatch(r"[\w.]+", i) else f"({i})"
+            return f"({self.exprs[v.id](whole)})"
         return f"{self.name(v)}[{i}]" if is_tile(v) else self.name(v)
 
     def ct(self, v):
@@ -88,7 +97,9 @@ class KernelGen(MemoryOps, ReduceOps, ControlFlow, Printing):
 
     def define(self, v, expr):
         """v = expr(i) elementwise: a fill loop for a tile, one register for a scalar."""
-        if is_tile(v):
+        if v.id in self.inline:
+            self.exprs[v.id] = expr
+        elif is_tile(v):
             self.declare(v)
             self.loop(math.prod(v.type.shape), f"{self.name(v)}[i] = {expr('i')};")
         else:
@@ -145,6 +156,8 @@ class KernelGen(MemoryOps, ReduceOps, ControlFlow, Printing):
             if method is None:
                 self.unsupported(op, f"'{op.name}'")
             method(op)
+            if op.results and all(r.id in self.inline for r in op.results):
+                continue  # fused into its use: nothing written
             # A barrier after every op that touches shared memory (its storage may be reused next) and
             # after every write to global memory (a scalar scatter runs on one thread; all read after).
             smem = any(is_tile(v) for v in list(op.operands) + list(op.results)) or op in self.storage.staged_ops

@@ -1,8 +1,12 @@
 """Code generation for the memory ops: tiled load/store (padding, dropped out-of-bounds stores, strided
 arrays), gather/scatter and atomics. A mixin of codegen.KernelGen.
 
-Next steps: vectorised and coalesced global access, cp.async/TMA for loads, native atomics for the
-types the hardware has (tw_atomic_rmw is a compare-and-swap loop for all of them)."""
+Tile loads/stores whose innermost tile dimension is the array's and a multiple of 16 bytes go in
+128-bit pieces (one per thread, consecutive threads on consecutive pieces: coalesced); a piece whose
+address is not 16-byte aligned, whose array has an innermost stride other than 1, or which reaches past
+the array's end falls back to element accesses with the bounds checks (checked at run time, per piece).
+Next steps: cp.async/TMA for loads, native atomics for the types the hardware has (tw_atomic_rmw is a
+compare-and-swap loop for all of them)."""
 from __future__ import annotations
 
 import math
@@ -35,11 +39,65 @@ class MemoryOps:
             return X.literal(0, dt)  # what GPUs deliver; TILEWISE_POISON=1 makes reliance on it visible
         return X.literal(np.nan if dt.is_float else True if dt.is_bool else np.iinfo(dt.np).max, dt)
 
+    def _vector_width(self, arr, shape, order):
+        """Elements per 128-bit access of a load/store, or 0 where the tile's rows cannot use them: the
+        tile's innermost dimension must be the array's and a multiple of the width."""
+        size = arr.type.dtype.itemsize
+        vec = 16 // size if size in (1, 2, 4, 8) else 0
+        if not shape or list(order) != list(range(len(shape))) or vec < 2 or shape[-1] % vec:
+            return 0
+        return vec
+
+    def _vector_loop(self, arr, idx, shape, vec, fast, slow):
+        """A block-strided loop over the tile's `vec`-element pieces (thread t takes piece t: coalesced).
+        fast(i, ptr) emits the 128-bit access at element i; slow(i, j, ok, off) one element's fallback,
+        taken where the array's innermost stride is not 1, the address is not 16-byte aligned (checked
+        at run time) or the piece reaches past the array's end."""
+        a, nd = self.name(arr), len(shape)
+        unit = self.fresh("unit")
+        self.line(f"const bool {unit} = {a}.stride[{nd - 1}] == 1;")
+        self.line(f"for (int i = threadIdx.x * {vec}; i < {math.prod(shape)}; i += blockDim.x * {vec}) {{")
+        self.depth += 1
+        conds, offs, gs = [], [], []
+        for k, (c, s) in enumerate(zip(unravel("i", shape), shape)):
+            g = self.fresh("g")
+            gs.append(g)
+            self.line(f"const tw_i64 {g} = (tw_i64){self.name(idx[k])} * {s} + {c};")
+            if k < nd - 1:
+                conds.append(f"{g} >= 0 && {g} < {a}.shape[{k}]")
+                offs.append(f"{g} * {a}.stride[{k}]")
+        outer_ok, outer_off, last = " && ".join(conds) or "true", " + ".join(offs) or "0", gs[-1]
+        p = self.fresh("p")
+        self.line(f"if ({unit} && {outer_ok} && {last} >= 0 && {last} + {vec} <= {a}.shape[{nd - 1}] && "
+                  f"tw_aligned16({a}.ptr + {outer_off} + {last})) {{")
+        self.line(f"  const auto {p} = {a}.ptr + {outer_off} + {last};")
+        self.depth += 1
+        fast("i", p)
+        self.depth -= 1
+        self.line("} else {")
+        self.line(f"  for (int j = 0; j < {vec}; ++j) {{")
+        self.depth += 2
+        self.line(f"const tw_i64 gj = {last} + j;")
+        slow("i", "j", f"{outer_ok} && gj >= 0 && gj < {a}.shape[{nd - 1}]",
+             f"{outer_off} + gj * {a}.stride[{nd - 1}]")
+        self.depth -= 2
+        self.line("  }")
+        self.line("}")
+        self.depth -= 1
+        self.line("}")
+
     def op_load(self, op):
         arr, *idx = op.operands
         v, shape = op.result, op.attrs["shape"]
         pad = self._padding(op.attrs["padding"], v.type.dtype)
         self.declare(v)
+        vec = self._vector_width(arr, shape, op.attrs["order"])
+        if vec:
+            t, a = self.name(v), self.name(arr)
+            self._vector_loop(arr, idx, shape, vec,
+                              lambda i, p: self.line(f"*(tw_v16*)&{t}[{i}] = tw_load16({p});"),
+                              lambda i, j, ok, off: self.line(f"{t}[{i} + {j}] = ({ok}) ? {a}.ptr[{off}] : {pad};"))
+            return
         self.line(f"for (int i = threadIdx.x; i < {math.prod(shape)}; i += blockDim.x) {{")
         self.depth += 1
         ok, off = self._tile_access(arr, idx, shape, op.attrs["order"], "i")
@@ -50,10 +108,31 @@ class MemoryOps:
     def op_store(self, op):
         arr, *idx, tile = op.operands
         shape = tile.type.shape
+        vec = self._vector_width(arr, shape, op.attrs["order"])
+        if vec:
+            ct, a, w = self.ct(tile), self.name(arr), self.fresh("w")
+
+            def fast(i, p):
+                # The 16 bytes as four words of scalars (a register array or union would go to local memory).
+                for j in range(vec):
+                    self.line(f"const {ct} {w}_{j} = {self.ref(tile, f'({i} + {j})')};")
+                size = 16 // vec
+                if size == 8:
+                    words = [f"(tw_u32)(tw_bitcast<tw_u64>({w}_{j // 2}) >> {32 * (j % 2)})" for j in range(4)]
+                else:
+                    bits = {4: "tw_u32", 2: "tw_u16", 1: "tw_u8"}[size]
+                    per = 4 // size
+                    words = [" | ".join(f"((tw_u32)tw_bitcast<{bits}>({w}_{q * per + e}) << {8 * size * e})"
+                                        for e in range(per)) for q in range(4)]
+                self.line(f"tw_store16({p}, tw_v16{{{', '.join(words)}}});")
+            self._vector_loop(arr, idx, shape, vec, fast,
+                              lambda i, j, ok, off: self.line(f"if ({ok}) {a}.ptr[{off}] = "
+                                                              f"{self.ref(tile, f'({i} + {j})')};"))
+            return
         self.line(f"for (int i = threadIdx.x; i < {math.prod(shape)}; i += blockDim.x) {{")
         self.depth += 1
         ok, off = self._tile_access(arr, idx, shape, op.attrs["order"], "i")
-        self.line(f"if ({ok}) {self.name(arr)}.ptr[{off}] = {self.name(tile)}[i];")
+        self.line(f"if ({ok}) {self.name(arr)}.ptr[{off}] = {self.ref(tile, 'i')};")
         self.depth -= 1
         self.line("}")
 

@@ -1,9 +1,13 @@
-"""Code generation for reductions, scans and matmul: one output element (or scan line) per thread, a
-plain loop over the reduced elements, accumulating in float64 / wrapping 64-bit integers as the
-reference does. A mixin of codegen.KernelGen.
+"""Code generation for reductions, scans and matmul. A mixin of codegen.KernelGen.
 
-Next steps: warp-shuffle tree reductions and scans, mma.sync (sm_80) and wgmma (sm_90) for matmul
-with operands in registers."""
+Reductions combine in registers: each lane accumulates a strided share of the reduced elements (as the
+reference does: float64 for sums/products of floats, float32 for max/min, wrapping 64-bit integers),
+lanes combine through __shfl_xor_sync butterflies (tw_shfl_xor), and only the partial results of whole
+warps go through shared memory (reduce_lanes picks the plan). argmax/argmin carry (value, index) pairs
+with NumPy's tie and NaN rules (tw_arg_combine). Scans and non-tensor-core matmuls are plain loops, one
+output (or scan line) per thread; fp16/bf16 matmuls use tensor cores on sm_80+ (tensorcore.py).
+
+Next steps: warp-shuffle scans, ldmatrix and wgmma (sm_90) for matmul."""
 from __future__ import annotations
 
 import math
@@ -12,14 +16,65 @@ from ...ir import dtypes as D
 from . import exprs as X
 from .indexing import ravel, unravel
 from .storage import is_tile
+from .tensorcore import mma_fits
+
+MAX_WARPS = 32  # partial results per output in the CTA-wide plan: one per warp, blockDim.x <= 1024
+
+
+def reduce_lanes(op):
+    """How a reduction spreads over threads: the lanes (a power of two <= 32) that share one output, or
+    0 for the CTA-wide plan (every thread on every output; for few, long outputs and for 0-d results,
+    which every thread needs in a register)."""
+    (x,) = op.operands
+    n_red = math.prod(x.type.shape[k] for k in op.attrs["axes"])
+    n_out = math.prod(x.type.shape) // max(1, n_red)
+    if not is_tile(op.result) or (n_out < 4 and n_red > 32):
+        return 0
+    return min(32, 1 << (n_red - 1).bit_length())
+
+
+def reduce_scratch(op):
+    """Bytes of shared memory the CTA-wide plan needs for the warps' partial results (0: none)."""
+    if op.name != "reduce" or reduce_lanes(op):
+        return 0
+    dt, fn = op.operands[0].type.dtype, op.attrs["fn"]
+    n_out = math.prod(op.result.type.shape)
+    if fn in ("argmax", "argmin"):
+        return n_out * MAX_WARPS * ((4 if dt in X.NARROW else dt.itemsize) + 4)
+    wide = dt.is_float or fn in ("sum", "prod")
+    return n_out * MAX_WARPS * (8 if wide else dt.itemsize)
+
+
+def reduce_kind(fn, dt):
+    """(accumulator C type, identity, combine(a, b)) of a reduction, accumulating as the reference does:
+    float64 for floats, wrapping 64-bit integers for sum/prod."""
+    if fn in ("argmax", "argmin"):
+        return ("float" if dt in X.NARROW else X.ctype(dt)), "0", None
+    if fn in ("sum", "prod"):
+        op = "+" if fn == "sum" else "*"
+        return ("double" if dt.is_float else "tw_u64"), ("0" if fn == "sum" else "1"), \
+            (lambda a, b: f"({a} {op} {b})")
+    big = fn == "max"
+    name = "maximum" if big else "minimum"
+    if dt.is_float:  # exact in float32 for every float narrower than float64
+        wide = D.float64 if dt is D.float64 else D.float32
+        ident = X.literal(-math.inf if big else math.inf, wide)
+        return X.ctype(wide), ident, (lambda a, b: X.binary(name, a, b, wide))
+    ct = X.ctype(dt)
+    if dt.is_bool:
+        ident = "false" if big else "true"
+    else:
+        ident = f"tw_traits<{ct}>::{'lo' if big else 'hi'}()"
+    return ct, ident, (lambda a, b: X.binary(name, a, b, dt))
 
 
 class ReduceOps:
-    def _per_output(self, v, n, body):
+    def _per_output(self, v, n, body, declare=True):
         """body(o, target) for each output element: a thread per element of a tile result, every
         thread the whole computation for a scalar result."""
         if is_tile(v):
-            self.declare(v)
+            if declare:
+                self.declare(v)
             self.line(f"for (int o = threadIdx.x; o < {n}; o += blockDim.x) {{")
             target = f"{self.name(v)}[o]"
         else:
@@ -33,50 +88,115 @@ class ReduceOps:
         self.line("}")
 
     def op_reduce(self, op):
+        """Warp-shuffle reductions (see reduce_plan): lanes accumulate strided elements in registers,
+        combine them with __shfl_xor_sync, and only whole warps' partials meet in shared memory."""
         (x,) = op.operands
         fn, dt, out_dt = op.attrs["fn"], x.type.dtype, op.result.type.dtype
         shape, axes = x.type.shape, sorted(op.attrs["axes"])
         kept = [k for k in range(len(shape)) if k not in axes]
         inner = [math.prod(shape[k + 1:]) for k in range(len(shape))]
         n_out, n_red = math.prod(shape[k] for k in kept), math.prod(shape[k] for k in axes)
+        arg = fn in ("argmax", "argmin")
+        acc_t, ident, comb = reduce_kind(fn, dt)
+        argc = f"tw_arg_combine<{'true' if fn == 'argmax' else 'false'}>"
 
         def offset(var, dims):
             cs = unravel(var, [shape[k] for k in dims])
             return " + ".join(f"{c} * {inner[k]}" for c, k in zip(cs, dims) if c != "0") or "0"
 
-        def body(o, target):
-            self.line(f"const int base = {offset(o, kept)};")
-            elem = f"{self.name(x)}[base + {offset('r', axes)}]"
-            if fn in ("argmax", "argmin"):
-                self._arg_reduce(fn, dt, elem, n_red, target)
-                return
-            if fn in ("sum", "prod"):
-                acc_t = "double" if dt.is_float else "tw_u64"
-                load = X.widen(elem, dt, "double") if dt.is_float else f"(tw_u64){elem}"
-                self.line(f"{acc_t} acc = {'0' if fn == 'sum' else '1'};")
-                self.line(f"for (int r = 0; r < {n_red}; ++r) acc {'+' if fn == 'sum' else '*'}= {load};")
-            else:
-                acc_t = "double" if dt.is_float else X.ctype(dt)
-                load = X.widen(elem, dt, "double") if dt.is_float else elem
-                comb = X.binary("maximum" if fn == "max" else "minimum", "acc", "e", dt if not dt.is_float
-                                else D.float64)
-                self.line("int r = 0;")
-                self.line(f"{acc_t} acc = {load};")
-                self.line(f"for (r = 1; r < {n_red}; ++r) {{ const {acc_t} e = {load}; acc = {comb}; }}")
-            self.line(f"{target} = {X.astype('acc', acc_t, out_dt)};")
-        self._per_output(op.result, n_out, body)
+        def load(r):
+            e = self.ref(x, f"(base + {offset(r, axes)})")
+            if arg:
+                return X.widen(e, dt)
+            if dt.is_float:
+                return X.widen(e, dt, "double" if acc_t == "double" else None)
+            return f"({acc_t}){e}"
 
-    def _arg_reduce(self, fn, dt, elem, n, target):
-        t = "float" if dt in X.NARROW else X.ctype(dt)
-        load = X.widen(elem, dt)
-        better = ">" if fn == "argmax" else "<"
-        nan = dt.is_float
-        self.line("int r = 0;")
-        self.line(f"{t} best = {load};")
-        self.line("int bi = 0;")
-        cond = f"(best == best) && (e != e || e {better} best)" if nan else f"e {better} best"
-        self.line(f"for (r = 1; r < {n}; ++r) {{ const {t} e = {load}; if ({cond}) {{ best = e; bi = r; }} }}")
-        self.line(f"{target} = (tw_i32)bi;")
+        def accumulate(first, step):
+            """acc (and ai) of this lane: its elements r = first, first + step, ... in order."""
+            self.line(f"{acc_t} acc = {ident};")
+            if arg:
+                self.line("int ai = -1;")
+                self.line(f"for (int r = {first}; r < {n_red}; r += {step}) {argc}(acc, ai, {load('r')}, r);")
+            else:
+                self.line(f"for (int r = {first}; r < {n_red}; r += {step}) acc = {comb('acc', load('r'))};")
+
+        def shuffle(lanes):
+            for m in (16, 8, 4, 2, 1):
+                if m >= lanes:
+                    continue
+                if arg:
+                    self.line(f"if ({m} < G) {{ const {acc_t} ov = tw_shfl_xor(acc, {m}); "
+                              f"const int oi = tw_shfl_xor(ai, {m}); {argc}(acc, ai, ov, oi); }}")
+                else:
+                    # the shuffle on its own line: every lane must run it (bool's || would skip it)
+                    self.line(f"if ({m} < G) {{ const {acc_t} ov = tw_shfl_xor(acc, {m}); "
+                              f"acc = {comb('acc', 'ov')}; }}")
+
+        def result(target):
+            self.line(f"{target} = {'(tw_i32)ai' if arg else X.astype('acc', acc_t, out_dt)};")
+
+        v, lanes = op.result, reduce_lanes(op)
+        self.declare(v)
+        if not is_tile(v):
+            self.line(f"{self.ct(v)} {self.name(v)}_r;")
+        self.line("{")
+        self.depth += 1
+        if lanes:  # `lanes` lanes per output; blockDim.x / G outputs at a time
+            self.line(f"const int G = tw_lane_group({lanes}), lane = threadIdx.x & (G - 1);")
+            # Every lane runs the same trips (the shuffles need the whole warp); lanes past the end idle.
+            self.line(f"for (int ob = 0; ob < {n_out}; ob += blockDim.x / G) {{")
+            self.depth += 1
+            self.line("const int o = ob + threadIdx.x / G;")
+            self.line(f"const int base = o < {n_out} ? {offset('o', kept)} : 0;")
+            accumulate(f"(o < {n_out} ? lane : {n_red})", "G")
+            shuffle(lanes)
+            self.line(f"if (o < {n_out} && lane == 0) {{")
+            self.depth += 1
+            result(f"{self.name(v)}[o]")
+            self.depth -= 1
+            self.line("}")
+            self.depth -= 1
+            self.line("}")
+        else:  # the whole CTA on each output: warps shuffle, their partials meet in shared memory
+            self.line("const int G = tw_lane_group(32), lane = threadIdx.x & (G - 1), grp = threadIdx.x / G;")
+            self.line(f"{acc_t}* const part = {self.smem(('staged', v.id), acc_t)};")
+            if arg:
+                self.line(f"int* const parti = (int*)(part + {n_out * MAX_WARPS});")
+            for o in range(n_out):
+                self.line("{")
+                self.depth += 1
+                self.line(f"const int base = {offset(str(o), kept) if o else '0'};")
+                accumulate("(int)threadIdx.x", "(int)blockDim.x")
+                shuffle(32)
+                self.line(f"if (lane == 0) {{ part[{o * MAX_WARPS} + grp] = acc;"
+                          + (f" parti[{o * MAX_WARPS} + grp] = ai;" if arg else "") + " }")
+                self.depth -= 1
+                self.line("}")
+            self.line("tw_sync();")
+            self.line("const int groups = blockDim.x / G;")
+            if is_tile(v):
+                self.line(f"for (int o = threadIdx.x; o < {n_out}; o += blockDim.x) {{")
+                target = f"{self.name(v)}[o]"
+            else:
+                self.line("{")
+                self.line("  const int o = 0;")
+                target = f"{self.name(v)}_r"
+            self.depth += 1
+            p = f"o * {MAX_WARPS}"
+            self.line(f"{acc_t} acc = part[{p}];")
+            if arg:
+                self.line(f"int ai = parti[{p}];")
+                self.line(f"for (int g = 1; g < groups; ++g) {argc}(acc, ai, part[{p} + g], parti[{p} + g]);")
+            else:
+                self.line(f"for (int g = 1; g < groups; ++g) acc = {comb('acc', f'part[{p} + g]')};")
+            result(target)
+            self.depth -= 1
+            self.line("}")
+        self.depth -= 1
+        self.line("}")
+        if not is_tile(v):
+            self.line(f"const {self.ct(v)} {self.name(v)} = {self.name(v)}_r;")
 
     def op_scan(self, op):
         (x,) = op.operands
@@ -124,4 +244,19 @@ class ReduceOps:
                 self.line(f"acc += {X.widen(a, out_dt, 'double') if fl else f'(tw_u64)(tw_i64){a}'};")
             src = "acc" if fl else "(tw_i64)acc"
             self.line(f"{target} = {X.cast(src, D.float64 if fl else D.int64, out_dt)};")
-        self._per_output(v, math.prod(v.type.shape), body)
+        if not mma_fits(op):
+            self._per_output(v, math.prod(v.type.shape), body)
+            return
+        self.declare(v)
+        self.line("#if defined(TW_EMULATOR) || __CUDA_ARCH__ >= 800")
+        self.line("if (blockDim.x % 32 == 0) {")
+        self.depth += 1
+        self.emit_mma(op)
+        self.depth -= 1
+        self.line("} else")
+        self.line("#endif")
+        self.line("{")
+        self.depth += 1
+        self._per_output(v, math.prod(v.type.shape), body, declare=False)
+        self.depth -= 1
+        self.line("}")

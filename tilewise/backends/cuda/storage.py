@@ -35,9 +35,11 @@ def carried_args(op, i):
 
 class Storage:
     """`offset[value id]` for every value that lives in shared memory; `total` bytes in all.
-    `staged(op)` says which other ops need a one-element buffer for their scalar result."""
+    `staged(op)` says which other ops need a buffer for the duration of the op: True for one element
+    of their result (a scalar handed from one thread to all), or a number of bytes of scratch."""
 
-    def __init__(self, fn, staged=lambda op: False):
+    def __init__(self, fn, staged=lambda op: False, inline=None):
+        self.inline = inline or {}  # fused values (fusion.py): no storage; their operands live to the use
         self.pos, self.end, self.defined, self.uses = {}, {}, {}, []
         self.staged_ops, self.ops = [], []
         self._staged = staged
@@ -66,7 +68,13 @@ class Storage:
 
     def _last_uses(self):
         last = dict(self.defined)
-        for v, p, loops in self.uses:
+        uses, seen = list(self.uses), 0
+        while seen < len(uses):  # a use of a fused value reads its defining op's operands there
+            v, p, loops = uses[seen]
+            seen += 1
+            if v.id in self.inline:
+                uses.extend((w, p, loops) for w in self.inline[v.id].operands)
+        for v, p, loops in uses:
             d = self.defined[v.id]
             for loop in loops:  # outermost first: the first loop that v comes from outside of decides
                 if d < self.pos[id(loop)]:
@@ -91,10 +99,12 @@ class Storage:
                     seen.update(m.id for m in members)
                 continue
             for r in op.results:
-                if is_tile(r) and r.id not in seen:
+                if is_tile(r) and r.id not in seen and r.id not in self.inline:
                     out.append((start, last[r.id], nbytes(r.type), [r.id]))
             if op in self.staged_ops:
-                out.append((start, start, nbytes(op.results[0].type), [("staged", op.results[0].id)]))
+                size = self._staged(op)
+                size = nbytes(op.results[0].type) if size is True else size
+                out.append((start, start, size, [("staged", op.results[0].id)]))
         return out
 
     def _allocate(self, intervals):

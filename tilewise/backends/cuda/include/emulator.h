@@ -9,9 +9,11 @@
 #define TW_EMULATOR 1
 
 #include <math.h>
+#include <string.h>
 
 #include <atomic>
 #include <barrier>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -63,6 +65,89 @@ inline unsigned long long tw_atomic_load64(unsigned long long* p) {
   return std::atomic_ref<unsigned long long>(*p).load();
 }
 
+// ---- warps: lanes of 32 consecutive threads (the last warp may be partial) ---------------------
+// A shuffle writes the lane's value into its warp's exchange buffer, waits on the warp's barrier and
+// reads the source lane's slot. Two buffers alternate, so one barrier per shuffle suffices: a lane can
+// only write a buffer again after every lane has passed the next barrier, i.e. finished reading it.
+// Every lane of the warp must take part (the generated code always passes the full mask).
+namespace tw_emu {
+struct warp_t {
+  std::barrier<>* bar;
+  unsigned size;
+  unsigned long long slot[2][32];
+  unsigned frag_a[32][4], frag_b[32][2];  // every lane's mma fragments
+};
+inline thread_local warp_t* warp = nullptr;
+inline thread_local unsigned lane = 0, parity = 0;
+
+template <class T>
+inline T exchange(T v, unsigned src) {
+  static_assert(sizeof(T) <= 8, "shuffles move at most 8 bytes");
+  warp_t* w = warp;
+  unsigned long long bits = 0;
+  memcpy(&bits, &v, sizeof(T));
+  unsigned p = parity;
+  parity ^= 1u;
+  w->slot[p][lane] = bits;
+  w->bar->arrive_and_wait();
+  if (src >= w->size) return v;  // no such lane: the hardware leaves the value unchanged
+  T r;
+  bits = w->slot[p][src];
+  memcpy(&r, &bits, sizeof(T));
+  return r;
+}
+// mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}: rebuild A (16x16) and B (16x8) from the 32 lanes'
+// fragments with the PTX ISA's layout (tilewise.cuh spells it out), then each lane computes its four
+// elements of D. Products of 16-bit floats are exact; the sum is taken in double and rounded once.
+template <class W>
+inline void mma_m16n8k16(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2], W widen) {
+  warp_t* w = warp;
+  for (int r = 0; r < 4; ++r) w->frag_a[lane][r] = a[r];
+  for (int r = 0; r < 2; ++r) w->frag_b[lane][r] = b[r];
+  w->bar->arrive_and_wait();
+  double A[16][16], B[16][8];
+  for (unsigned l = 0; l < 32; ++l) {
+    unsigned gid = l >> 2, tig = l & 3;
+    for (unsigned i = 0; i < 8; ++i) {  // a0..a7: rows gid, gid, gid+8, gid+8, gid, gid, gid+8, gid+8
+      unsigned bits = (w->frag_a[l][i / 2] >> (16 * (i & 1))) & 0xffffu;
+      A[gid + ((i & 2) ? 8 : 0)][tig * 2 + (i & 1) + (i >= 4 ? 8 : 0)] = widen(bits);
+    }
+    for (unsigned i = 0; i < 4; ++i) {  // b0..b3: rows 2tig, 2tig+1, 2tig+8, 2tig+9 of column gid
+      unsigned bits = (w->frag_b[l][i / 2] >> (16 * (i & 1))) & 0xffffu;
+      B[tig * 2 + (i & 1) + (i >= 2 ? 8 : 0)][gid] = widen(bits);
+    }
+  }
+  w->bar->arrive_and_wait();  // every lane has read the fragments before any lane writes its next ones
+  unsigned gid = lane >> 2, tig = lane & 3;
+  for (unsigned i = 0; i < 4; ++i) {
+    unsigned row = gid + (i >= 2 ? 8 : 0), col = tig * 2 + (i & 1);
+    double sum = d[i];
+    for (int k = 0; k < 16; ++k) sum += A[row][k] * B[k][col];
+    d[i] = (float)sum;
+  }
+}
+}  // namespace tw_emu
+
+inline void __syncwarp(unsigned mask = 0xffffffffu) { (void)mask; tw_emu::warp->bar->arrive_and_wait(); }
+template <class T>
+inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
+  (void)mask;
+  unsigned l = tw_emu::lane, seg = l & ~(unsigned)(width - 1), src = l ^ (unsigned)lane_mask;
+  return tw_emu::exchange(v, (src & ~(unsigned)(width - 1)) == seg ? src : l);
+}
+template <class T>
+inline T __shfl_down_sync(unsigned mask, T v, unsigned delta, int width = 32) {
+  (void)mask;
+  unsigned l = tw_emu::lane, seg = l & ~(unsigned)(width - 1), src = l + delta;
+  return tw_emu::exchange(v, src < seg + (unsigned)width ? src : l);
+}
+template <class T>
+inline T __shfl_sync(unsigned mask, T v, int src_lane, int width = 32) {
+  (void)mask;
+  unsigned seg = tw_emu::lane & ~(unsigned)(width - 1);
+  return tw_emu::exchange(v, seg + ((unsigned)src_lane & (unsigned)(width - 1)));
+}
+
 namespace tw_emu {
 // Run `body` (one call = one thread of one CTA) over every CTA of the grid with `nthreads` threads,
 // x fastest. Stops after the first CTA that sets status[0] (a failed assert). Returns status[0].
@@ -73,11 +158,22 @@ int launch(unsigned gx, unsigned gy, unsigned gz, unsigned nthreads, int* status
   std::barrier<> bar(nthreads);
   barrier = &bar;
   long long total = (long long)gx * gy * gz;
+  std::vector<std::unique_ptr<std::barrier<>>> warp_bars;
+  std::vector<warp_t> warps((nthreads + 31) / 32);
+  for (unsigned w = 0; w < warps.size(); ++w) {
+    unsigned size = nthreads - 32 * w < 32 ? nthreads - 32 * w : 32;
+    warp_bars.push_back(std::make_unique<std::barrier<>>(size));
+    warps[w].bar = warp_bars.back().get();
+    warps[w].size = size;
+  }
   std::vector<std::thread> threads;
   threads.reserve(nthreads);
   for (unsigned t = 0; t < nthreads; ++t) {
     threads.emplace_back([&, t] {
       threadIdx = {t, 0, 0};
+      warp = &warps[t / 32];
+      lane = t % 32;
+      parity = 0;
       blockDim = {nthreads, 1, 1};
       gridDim = {gx, gy, gz};
       for (long long b = 0; b < total; ++b) {

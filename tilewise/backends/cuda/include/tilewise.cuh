@@ -309,6 +309,102 @@ TW_DEV tw_u32 tw_atomic_load32(tw_u32* p) { return *(volatile tw_u32*)p; }
 TW_DEV tw_u64 tw_atomic_load64(tw_u64* p) { return *(volatile tw_u64*)p; }
 #endif
 
+// ---- warp-level primitives (emulator.h implements __shfl_xor_sync/__syncwarp for real) ----------
+
+// The lanes that reduce one row together: `want` (a power of two <= 32) or fewer, so that groups never
+// straddle a warp or the end of the CTA. Generated kernels run with a blockDim.x that is a multiple of
+// 32 (the GPU launch) or a power of two below 32 (the emulator's test setting).
+TW_DEV int tw_lane_group(int want) {
+  int g = want;
+  while (g > 1 && (int)blockDim.x % g != 0) g >>= 1;
+  return g;
+}
+// A butterfly shuffle of any type of up to 8 bytes, in 32-bit words (bool, 8/16-bit ints, narrow floats).
+template <class T>
+TW_DEV T tw_shfl_xor(T v, int lane_mask) {
+  union { T t; tw_u32 w[(sizeof(T) + 3) / 4]; } u;
+  u.w[0] = 0u;
+  u.t = v;
+  for (int k = 0; k < (int)((sizeof(T) + 3) / 4); ++k) u.w[k] = __shfl_xor_sync(0xffffffffu, u.w[k], lane_mask);
+  return u.t;
+}
+// argmax/argmin: keep (v, i) or take (ov, oi)? NumPy's rule whatever the order of combining: the
+// first NaN wins, then the larger (smaller) value, then the lower index; index -1 marks "no element".
+template <bool MAX, class T>
+TW_DEV void tw_arg_combine(T& v, int& i, T ov, int oi) {
+  if (oi < 0) return;
+  bool take;
+  if (i < 0) take = true;
+  else if (v != v) take = (ov != ov) && oi < i;
+  else if (ov != ov) take = true;
+  else if (MAX ? ov > v : ov < v) take = true;
+  else take = !(MAX ? ov < v : ov > v) && oi < i;
+  if (take) { v = ov; i = oi; }
+}
+
+// 16 bytes, aligned: one 128-bit global access (ld.global.v4 / st.global.v4).
+struct __align__(16) tw_v16 { tw_u32 x, y, z, w; };
+// The vectorised path applies when the address is 16-byte aligned (checked at run time).
+TW_DEV bool tw_aligned16(const void* p) { return ((tw_u64)p & 15u) == 0; }
+// A 128-bit global load into four registers (inline PTX: a struct copy may go through local memory).
+TW_DEV tw_v16 tw_load16(const void* p) {
+  tw_v16 v;
+#ifdef TW_EMULATOR
+  v = *(const tw_v16*)p;
+#else
+  asm volatile("ld.global.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+#endif
+  return v;
+}
+// A 128-bit global store of 16 bytes built in registers. Inline PTX, because the compiler splits a
+// plain struct copy out of a register array into scalar stores (it cannot see the run-time check).
+TW_DEV void tw_store16(void* p, tw_v16 v) {
+#ifdef TW_EMULATOR
+  *(tw_v16*)p = v;
+#else
+  asm volatile("st.global.v4.u32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
+               : "memory");
+#endif
+}
+
+// ---- tensor cores: one warp-wide mma.sync.aligned.m16n8k16 (fp16/bf16 in, fp32 accumulate) -------
+// D (16x8) += A (16x16, row-major) * B (16x8, column-major), fragments as the PTX ISA lays them out, with
+// gid = lane / 4 and tig = lane % 4 (each 32-bit register holds two elements, the lower index in the
+// low half):
+//   a[0]: A[gid][2tig, 2tig+1]   a[1]: A[gid+8][2tig, 2tig+1]   a[2], a[3]: the same at columns + 8
+//   b[0]: B[2tig, 2tig+1][gid]   b[1]: B[2tig+8, 2tig+9][gid]
+//   d[0], d[1]: D[gid][2tig, 2tig+1]   d[2], d[3]: D[gid+8][2tig, 2tig+1]
+// Generated code calls it only where __CUDA_ARCH__ >= 800 (or in the emulator, whose emulator.h
+// rebuilds the matrices from every lane's fragments with this layout), with all 32 lanes of the warp.
+#ifndef TW_EMULATOR
+template <class T> TW_DEV void tw_mma_m16n8k16(float (&d)[4], const tw_u32 (&a)[4], const tw_u32 (&b)[2]);
+template <> TW_DEV void tw_mma_m16n8k16<tw_f16>(float (&d)[4], const tw_u32 (&a)[4], const tw_u32 (&b)[2]) {
+#if __CUDA_ARCH__ >= 800
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+               "{%8, %9}, {%0, %1, %2, %3};"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+}
+template <> TW_DEV void tw_mma_m16n8k16<tw_bf16>(float (&d)[4], const tw_u32 (&a)[4], const tw_u32 (&b)[2]) {
+#if __CUDA_ARCH__ >= 800
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+               "{%8, %9}, {%0, %1, %2, %3};"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+}
+#else
+template <class T>
+inline void tw_mma_m16n8k16(float (&d)[4], const tw_u32 (&a)[4], const tw_u32 (&b)[2]) {
+  tw_emu::mma_m16n8k16(d, a, b, [](tw_u32 h) { return (double)tw_widen(tw_bitcast<T>((tw_u16)h)); });
+}
+#endif
+// Two adjacent 16-bit elements (the first at an even index, 4-byte aligned) as one fragment register.
+template <class T> TW_DEV tw_u32 tw_pair(const T* p) { return *(const tw_u32*)p; }
+// Two 16-bit elements from anywhere (a column of a row-major B) as one fragment register.
+template <class T> TW_DEV tw_u32 tw_pack2(T lo, T hi) { return (tw_u32)lo.bits | ((tw_u32)hi.bits << 16); }
+
 // One atomic read-modify-write of *p with `f(old) -> new`, returning old: a compare-and-swap loop on
 // the aligned 32- or 64-bit word that holds *p, so every dtype (8/16-bit included) and every update
 // rule of the language (NaN-propagating max, fp16 rounding) is atomic in the same way. Next step:
