@@ -3,6 +3,7 @@ import os
 import shutil
 import tempfile
 import zlib
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -54,3 +55,22 @@ def random_array(rng, shape, dtype):
         lo, hi = max(info.min, -100), min(info.max, 100)
         return rng.integers(lo, hi, size=shape, endpoint=True).astype(dtype)
     return (rng.standard_normal(shape) * 2).astype(dtype)
+
+
+@contextmanager
+def env(**values):
+    """Set (or, with None, unset) environment variables for a with-block, then restore them. For code
+    that cannot take the monkeypatch fixture (helpers shared by many tests, context managers)."""
+    saved = {k: os.environ.get(k) for k in values}
+
+    def apply(items):
+        for k, v in items:
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    apply(values.items())
+    try:
+        yield
+    finally:
+        apply(saved.items())

@@ -9,10 +9,10 @@ tile takes several trips."""
 import math
 import os
 import shutil
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
+from conftest import env
 
 import tilewise as tw
 from tilewise import backends
@@ -29,17 +29,8 @@ def emulated(monkeypatch):
     monkeypatch.setenv("TILEWISE_EMULATOR_THREADS", "16")
 
 
-@contextmanager
 def on(backend):
-    saved = os.environ.get("TILEWISE_BACKEND")
-    os.environ["TILEWISE_BACKEND"] = backend
-    try:
-        yield
-    finally:
-        if saved is None:
-            del os.environ["TILEWISE_BACKEND"]
-        else:
-            os.environ["TILEWISE_BACKEND"] = saved
+    return env(TILEWISE_BACKEND=backend)
 
 
 def rand(rng, shape, dtype, lo=-3.0, hi=3.0):

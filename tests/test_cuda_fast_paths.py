@@ -6,11 +6,11 @@ generated code and NVRTC's PTX contain each path for the right targets (sm_75 ke
 matmul; NVRTC 13 has no sm_70), without spills."""
 import os
 import shutil
-from contextlib import contextmanager
 
 import ml_dtypes
 import numpy as np
 import pytest
+from conftest import env
 
 import tilewise as tw
 from tilewise import backends
@@ -26,18 +26,8 @@ def emulated(monkeypatch):
     monkeypatch.setitem(backends._FACTORIES, "cuda-emulated", EmulatedBackend)
 
 
-@contextmanager
 def on(backend, threads=16):
-    saved = {k: os.environ.get(k) for k in ("TILEWISE_BACKEND", "TILEWISE_EMULATOR_THREADS")}
-    os.environ.update(TILEWISE_BACKEND=backend, TILEWISE_EMULATOR_THREADS=str(threads))
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return env(TILEWISE_BACKEND=backend, TILEWISE_EMULATOR_THREADS=str(threads))
 
 
 def both(kernel, grid, args, threads=16):
