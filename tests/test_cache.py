@@ -212,6 +212,7 @@ def test_key_changes_with_source_constants_and_poison(root, monkeypatch, cpu, rn
     np.testing.assert_allclose(_launch_sum(x, 8), _want_sum(x, 8), rtol=1e-5)
     first = entries(root)
     assert len(first) == 2  # object code and optimised IR
+    assert len(entries(root, "cpu-kernel")) == 2  # object code and launch metadata, keyed by the Tile IR
     np.testing.assert_allclose(_launch_sum(x, 6), _want_sum(x, 6), rtol=1e-5)       # a new constant
     assert len(entries(root)) == 4
     monkeypatch.setenv("TILEWISE_POISON", "1")                                        # poison on
@@ -258,6 +259,8 @@ def test_a_warm_process_loads_what_a_cold_one_stored(root, cpu, tmp_path):
         x = np.arange(50, dtype=np.float32); y = np.ones(50, np.float32)
         tw.launch(None, (tw.cdiv(50, 16),), axpy, (x, y, 2.0, 16))
         assert np.array_equal(y, 2 * x + 1), y
+        if sys.argv[1] == "warm":  # the Tile-IR-keyed entry: the code generator is not even imported
+            assert "tilewise.backends.cpu.codegen" not in sys.modules
     """)
     path = tmp_path / "axpy.py"  # kernels need a source file
     path.write_text(script)
@@ -272,13 +275,15 @@ def test_corrupt_cpu_entries_are_recompiled(root, cpu, rng):
     x = random_array(rng, (30,), np.float32)
     shifted_sum.runtime_cache.clear()
     _launch_sum(x, 8)
-    for name in entries(root):
-        p = root / "cpu" / name
-        p.write_bytes(p.read_bytes()[:-7] + b"garbage")
+    namespaces = ("cpu", "cpu-kernel")  # LLVM-IR-keyed and Tile-IR-keyed entries
+    for ns in namespaces:
+        for name in entries(root, ns):
+            p = root / ns / name
+            p.write_bytes(p.read_bytes()[:-7] + b"garbage")
     shifted_sum.runtime_cache.clear()
     np.testing.assert_allclose(_launch_sum(x, 8), _want_sum(x, 8), rtol=1e-5)
-    data = {n: (root / "cpu" / n).read_bytes() for n in entries(root)}
-    assert len(data) == 2 and not any(b.endswith(b"garbage") for b in data.values())
+    data = {(ns, n): (root / ns / n).read_bytes() for ns in namespaces for n in entries(root, ns)}
+    assert len(data) == 4 and not any(b.endswith(b"garbage") for b in data.values())
 
 
 def test_printing_kernels_run_from_the_cache(root, cpu, capsys):
@@ -322,3 +327,20 @@ def test_emulator_libraries_live_in_the_cache_namespace(root, monkeypatch):
     monkeypatch.setenv("TILEWISE_CACHE", "0")
     private = emulator.cache_dir()
     assert private.is_dir() and root not in private.parents
+
+
+def test_a_warm_hit_reports_failed_asserts_at_their_line(root, cpu):
+    """Assert messages and source lines come from the Tile-IR-keyed entry's metadata on a warm hit."""
+    @tw.kernel
+    def checked(x, T: tw.Constant[int]):
+        tw.assert_(tw.sum(tw.load(x, (0,), (T,))) < 0, "sum must be negative")  # <- the failing line
+
+    x = np.ones(4, np.float32)
+    reports = []
+    for _ in range(2):
+        checked.runtime_cache.clear()
+        with pytest.raises(tw.TileAssertionError) as info:
+            tw.launch(None, (1,), checked, (x, 4))
+        reports.append(str(info.value))
+    assert len(entries(root, "cpu-kernel")) == 2
+    assert reports[0] == reports[1] and "sum must be negative" in reports[0] and "the failing line" in reports[0]

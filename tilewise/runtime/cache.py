@@ -72,7 +72,7 @@ def namespace_dir(namespace: str, create=True) -> Path | None:
             d.mkdir(parents=True, exist_ok=True)
             (d / MARKER).touch()
         except OSError as e:
-            _warn_once(d, e)
+            _warn_once(d.parent, e)  # once per cache root, however many namespaces fail
             return None
     return d
 

@@ -1,12 +1,22 @@
 """The native CPU backend: Tile IR -> LLVM IR (llvmlite) -> machine code for this host (MCJIT), with the
-grid's blocks spread over a thread pool (TILEWISE_NUM_THREADS, default every core)."""
+grid's blocks spread over a thread pool (TILEWISE_NUM_THREADS, default every core).
+
+Two disk-cache entries serve a kernel. The compiler's is keyed by the LLVM IR (compiler.py). This
+module's is keyed by the Tile IR itself and holds the object code with what the launcher needs (frame
+size, metadata layout, assert messages and their source lines), so a warm start neither imports the code
+generator nor runs it. Kernels that print are left out of it: their callback is registered with the
+process while the code is generated."""
 from __future__ import annotations
 
+import json
 import os
 
-from .codegen import ENTRY, KernelGen
-from .compiler import Compiled, target_description
+from ...ir import print_function
+from ...runtime import cache as diskcache
+from .compiler import Compiled, cache_key_parts, target_description
 from .launcher import Launcher
+
+KERNEL_NAMESPACE = "cpu-kernel"
 
 
 class CpuExecutable:
@@ -22,11 +32,7 @@ class CpuExecutable:
     def _variant(self, poison):
         v = self._variants.get(poison)
         if v is None:
-            gen = KernelGen(self.fn, poison=poison)
-            compiled = Compiled(str(gen.module), ENTRY)
-            launcher = Launcher(self.fn, compiled.address, gen.frame_bytes, gen.meta_size, gen.asserts,
-                                sequential=gen.printf_handle is not None)
-            v = self._variants[poison] = (compiled, launcher)
+            v = self._variants[poison] = _cached(self.fn, poison) or _generate(self.fn, poison)
         return v
 
     @property
@@ -39,6 +45,47 @@ class CpuExecutable:
 
     def run(self, args, grid):
         self._variant(_poison())[1].run(args, grid)
+
+
+def _kernel_key(fn, poison):
+    """The Tile-IR key, or None for kernels that print. Assert messages and their source locations are
+    part of it: they are what a failing launch reports, and the printed IR does not show locations."""
+    ops = list(fn.walk())
+    if any(op.name == "printf" for op in ops):
+        return None
+    asserts = [(op.attrs["msg"], op.loc) for op in ops if op.name == "assert"]
+    return (*cache_key_parts(), "kernel", print_function(fn), poison, repr(asserts))
+
+
+def _cached(fn, poison):
+    key = _kernel_key(fn, poison)
+    if key is None:
+        return None
+    meta, obj = diskcache.get(KERNEL_NAMESPACE, (*key, "meta")), diskcache.get(KERNEL_NAMESPACE, (*key, "object"))
+    if meta is None or obj is None:
+        return None
+    m = json.loads(meta)
+    asserts = [(msg, tuple(loc) if loc else None) for msg, loc in m["asserts"]]
+    compiled = Compiled(obj, lambda: _llvm_text(fn, poison))
+    return compiled, Launcher(fn, compiled.address, m["frame_bytes"], m["meta_size"], asserts)
+
+
+def _llvm_text(fn, poison):
+    from .codegen import KernelGen  # only when the optimised IR is asked for after a warm start
+    return str(KernelGen(fn, poison=poison).module)
+
+
+def _generate(fn, poison):
+    from .codegen import KernelGen
+    gen = KernelGen(fn, poison=poison)
+    compiled = Compiled.from_ir(str(gen.module))
+    key = _kernel_key(fn, poison)
+    if key is not None:
+        meta = {"frame_bytes": gen.frame_bytes, "meta_size": gen.meta_size, "asserts": gen.asserts}
+        diskcache.put(KERNEL_NAMESPACE, (*key, "object"), compiled.binary)
+        diskcache.put(KERNEL_NAMESPACE, (*key, "meta"), json.dumps(meta).encode())
+    return compiled, Launcher(fn, compiled.address, gen.frame_bytes, gen.meta_size, gen.asserts,
+                              sequential=gen.printf_handle is not None)
 
 
 def _poison():

@@ -27,6 +27,7 @@ from ...ir import dtypes as D
 from ...ir.types import ArrayType, TileType
 from . import fusion, memory, printing, tileops
 from .buffers import ArrayRef, Buf
+from .compiler import ENTRY
 from .elements import (
     I32,
     I64,
@@ -38,8 +39,6 @@ from .elements import (
     to_mem,
     to_reg,
 )
-
-ENTRY = "tw_run"
 
 
 class KernelGen:

@@ -17,7 +17,8 @@ import llvmlite.binding as llvm
 from ...runtime import cache as diskcache
 
 # Bump when codegen or the pipeline below changes what a given IR text compiles to.
-BACKEND_VERSION = "cpu-1"
+BACKEND_VERSION = "cpu-2"
+ENTRY = "tw_run"  # the exported function that runs a range of blocks (codegen.py)
 NAMESPACE = "cpu"
 _LOCK = threading.RLock()
 _STATE = {}
@@ -110,35 +111,39 @@ def emit_object(mod) -> bytes:
 
 class Compiled:
     """A kernel's object code loaded into an MCJIT engine: the entry point's address, the object code
-    (`binary`) and, on request, the optimised IR text (`code`)."""
+    (`binary`) and, on request, the optimised IR text (`code`, from `llvm_text()` when not known)."""
 
-    def __init__(self, ir_text, entry):
-        self._ir_text = ir_text
-        self._key = (*cache_key_parts(), ir_text)
-        self._code = None
-        obj = diskcache.get(NAMESPACE, (*self._key, "object"))
-        if obj is None:
-            mod = optimise(ir_text)
-            obj = emit_object(mod)
-            self._code = str(mod)
-            diskcache.put(NAMESPACE, (*self._key, "object"), obj)
-            diskcache.put(NAMESPACE, (*self._key, "code"), self._code.encode())
-        self.binary = obj
+    def __init__(self, obj, llvm_text, code=None):
+        self.binary, self._llvm_text, self._code = obj, llvm_text, code
         with _LOCK:
             _init()
             # An engine over an empty module, then the object: MCJIT links it and resolves its calls
-            # (libm, the printf callback) against the process's symbols.
+            # (the printf callback, memset/memcpy) against the process's symbols.
             self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())
             self.engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
             self.engine.finalize_object()
-            self.address = self.engine.get_function_address(entry)
+            self.address = self.engine.get_function_address(ENTRY)
         if not self.address:
-            raise RuntimeError(f"internal error: compiled object code has no '{entry}' function")
+            raise RuntimeError(f"internal error: compiled object code has no '{ENTRY}' function")
+
+    @classmethod
+    def from_ir(cls, ir_text):
+        """Object code for unoptimised IR text: from the disk cache, else optimised and emitted (and stored)."""
+        key = (*cache_key_parts(), ir_text)
+        obj, code = diskcache.get(NAMESPACE, (*key, "object")), None
+        if obj is None:
+            mod = optimise(ir_text)
+            obj = emit_object(mod)
+            code = str(mod)
+            diskcache.put(NAMESPACE, (*key, "object"), obj)
+            diskcache.put(NAMESPACE, (*key, "code"), code.encode())
+        return cls(obj, lambda: ir_text, code)
 
     @property
     def code(self):
         """The optimised LLVM IR (from the cache where it has it, else optimised again)."""
         if self._code is None:
-            cached = diskcache.get(NAMESPACE, (*self._key, "code"))
-            self._code = cached.decode() if cached is not None else str(optimise(self._ir_text))
+            ir_text = self._llvm_text()
+            cached = diskcache.get(NAMESPACE, (*cache_key_parts(), ir_text, "code"))
+            self._code = cached.decode() if cached is not None else str(optimise(ir_text))
         return self._code
