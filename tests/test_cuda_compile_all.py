@@ -48,3 +48,20 @@ def test_example_kernels_compile_with_nvrtc(path, monkeypatch, capsys):
             # A canary for register blow-ups: the most today is 122 (flash_attention, sm_80); the hardware's
             # limit is 255 per thread.
             assert 0 < r["registers"] <= 160, (where, r)
+
+
+@tw.kernel
+def _big_rows(x, y, TM: tw.Constant[int], TN: tw.Constant[int]):
+    rows = tw.load(x, index=(tw.bid(0), 0), shape=(TM, TN))  # <- the largest tile
+    tw.store(y, index=(tw.bid(0), 0), tile=rows - tw.max(rows, axis=1, keepdims=True))
+
+
+def test_tiles_beyond_static_shared_memory_are_refused_clearly():
+    """More than 48 KB of live tiles: a TileUnsupportedError at the op making the largest tile, before
+    NVRTC (whose ptxas error would name no source line); a smaller tile compiles."""
+    import numpy as np
+    x = np.zeros((64, 1024), np.float32)
+    with pytest.raises(tw.TileUnsupportedError, match=r"48 KB.*tile<16x1024xfloat32>") as info:
+        tw.compile(_big_rows, (x, x.copy(), 16, 1024), target="cuda:sm_90")
+    assert "the largest tile" in str(info.value)
+    assert tw.compile(_big_rows, (x, x.copy(), 4, 1024), target="cuda:sm_90").resources["shared_bytes"] <= 48 * 1024

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 
-from ...errors import TileLaunchError
+from ...errors import TileLaunchError, TileUnsupportedError
 from . import emulator, nvrtc
 from .codegen import THREADS, generate
+from .storage import is_tile, nbytes
+
+STATIC_SHARED_LIMIT = 48 * 1024  # bytes of static __shared__ memory per CTA on every arch
 
 
 def _resources(gen, **more):
@@ -23,6 +26,7 @@ class CudaExecutable:
     def __init__(self, fn, arch):
         self.fn, self.arch = fn, arch
         self.code, gen = generate(fn)
+        _check_shared_memory(fn, gen.storage.total)
         self.binary, info = nvrtc.compile_cubin(self.code, arch, name=f"{fn.name}.cu")
         self.resources = _resources(gen, arch=arch, **info)
         self.asserts, self.prints = gen.asserts, gen.prints
@@ -30,6 +34,20 @@ class CudaExecutable:
     def run(self, args, grid):
         from ...runtime.device_launch import run_host_arrays
         run_host_arrays(self.fn, self, args, grid)
+
+
+def _check_shared_memory(fn, total):
+    """Refuse, before NVRTC does with a ptxas message, a kernel whose live tiles need more shared memory
+    than a CTA may declare statically; point at the op that makes the largest tile."""
+    if total <= STATIC_SHARED_LIMIT:
+        return
+    ops = [op for op in fn.walk() if op.results and is_tile(op.results[0])]
+    big = max(ops, key=lambda op: nbytes(op.results[0].type), default=None)
+    what = f"; the largest is {big.results[0].type} ({nbytes(big.results[0].type)} bytes)" if big else ""
+    raise TileUnsupportedError(
+        f"kernel '{fn.name}' needs {total} bytes of shared memory for the tiles it keeps live on the GPU, "
+        f"more than the {STATIC_SHARED_LIMIT} bytes (48 KB) a CTA can declare{what}; use smaller tile "
+        "shapes (tilewise keeps tiles in shared memory on the cuda backend)", big.loc if big else None)
 
 
 class CudaBackend:
