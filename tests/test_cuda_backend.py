@@ -399,6 +399,43 @@ def test_assert_reports_first_failing_block():
 
 
 @tw.kernel
+def fails_first(a):
+    tw.assert_(tw.bid(0) < 1, "only block 0")  # before any barrier: a fast thread fails while others finish block 0
+    tw.store(a, tw.bid(0), tw.load(a, tw.bid(0), shape=4) + 1.0)
+
+
+def test_assert_before_any_barrier_does_not_hang(monkeypatch):
+    """Every thread must see the same status at the end of a CTA (it hung on the first launch when each
+    thread read it after the barrier: a thread already failing the next CTA's assert stopped a slow one)."""
+    monkeypatch.setenv("TILEWISE_EMULATOR_TIMEOUT", "60")  # a regression fails instead of blocking the suite
+    a = np.arange(32, dtype=np.float32)
+    for _ in range(3):
+        with on("cuda-emulated"), pytest.raises(tw.TileAssertionError, match=r"block \(1, 0, 0\).*only block 0"):
+            tw.launch(None, (8,), fails_first, (a,))
+    np.testing.assert_array_equal(a, np.r_[np.arange(4) + 3, np.arange(4, 32)])
+
+
+def test_hung_launch_times_out(monkeypatch):
+    """A launch that never finishes becomes a TileError naming the kernel after TILEWISE_EMULATOR_TIMEOUT."""
+    import threading
+
+    from tilewise.backends.cuda import emulator
+    release = threading.Event()
+
+    class Stuck:
+        tw_kernel_name = "stuck_kernel"
+
+        def tw_emulate(self, *args):
+            release.wait(30)
+    monkeypatch.setenv("TILEWISE_EMULATOR_TIMEOUT", "0.2")
+    try:
+        with pytest.raises(tw.TileError, match=r"kernel 'stuck_kernel' did not finish within 0.2 s.*leaked"):
+            emulator.call(Stuck(), [np.zeros(1)], (1, 1, 1), 4)
+    finally:
+        release.set()
+
+
+@tw.kernel
 def printing(a):
     t = tw.load(a, index=(0,), shape=(4,))
     tw.printf("%d %5.1f %v %x %%\n", tw.bid(0), tw.max(t), tw.bid(0) > 0, tw.bid(0) + 10)

@@ -12,14 +12,16 @@ import functools
 import hashlib
 import math
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
 
-from ...errors import TileAssertionError, TileLaunchError
+from ...errors import TileAssertionError, TileError, TileLaunchError
 from ...ir.dtypes import int64 as INT64
 from ...ir.types import ArrayType
 from ...runtime import cache as diskcache
@@ -29,6 +31,7 @@ INCLUDE = Path(__file__).parent / "include"
 FLAGS = ["-O1", "-std=c++20", "-shared", "-fPIC", "-pthread", "-ffp-contract=off", "-fvisibility=hidden", "-w"]
 _LIBS = {}
 _PRIVATE = {}
+_LEAKED = []  # arguments of launches that timed out (_emulate)
 # emulator.h's tw_emu::print_fn: print number, one pointer per value, the block index.
 PRINT_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.c_uint, ctypes.c_uint,
                             ctypes.c_uint)
@@ -111,6 +114,8 @@ def load(source: str):
         lib = ctypes.CDLL(str(path))
         lib.tw_emulate.restype = ctypes.c_int
         lib.tw_emulate.argtypes = [ctypes.c_void_p] + [ctypes.c_uint] * 4 + [PRINT_FN]
+        m = re.search(r"from kernel '([^']*)'", source)
+        lib.tw_kernel_name = m.group(1) if m else path.stem
         _LIBS[path] = lib
     return _LIBS[path]
 
@@ -153,13 +158,49 @@ def _printer(prints, out, errors):
     return PRINT_FN(cb)
 
 
+def timeout():
+    """Seconds a launch may take before it counts as hung (TILEWISE_EMULATOR_TIMEOUT; 0: no limit)."""
+    return float(os.environ.get("TILEWISE_EMULATOR_TIMEOUT", "300"))
+
+
+def _emulate(lib, args, keep=()):
+    """lib.tw_emulate(*args) on a daemon thread (ctypes releases the GIL), waited for at most timeout()
+    seconds: a kernel whose threads disagree on their barriers would otherwise block the process for
+    ever. Those threads cannot be stopped from outside, so a hung launch leaks them (and holds the
+    kernel's launch lock: its later launches time out too)."""
+    limit = timeout()
+    if limit <= 0:
+        lib.tw_emulate(*args)
+        return
+    failure = []
+
+    def work():
+        try:
+            lib.tw_emulate(*args)
+        except BaseException as e:  # re-raised on the caller's thread
+            failure.append(e)
+    worker = threading.Thread(target=work, name="tilewise-emulator", daemon=True)
+    worker.start()
+    worker.join(limit)
+    if worker.is_alive():
+        _LEAKED.append((args, keep))  # the stuck threads still hold pointers into these buffers
+        name = getattr(lib, "tw_kernel_name", "?")
+        raise TileError(f"cuda-emulated: kernel '{name}' did not finish within {limit:g} s "
+                        "(TILEWISE_EMULATOR_TIMEOUT); its threads are most likely stuck at a barrier that not "
+                        "all of them reach. They keep running in the background (leaked, with the kernel's "
+                        "arguments) and later launches of this kernel in this process will time out too.")
+    if failure:
+        raise failure[0]
+
+
 def call(lib, bufs, grid, nthreads, prints=()):
     """Runs the kernel on packed parameters: one buffer per kernel parameter, then one holding the
     status pointer (the layout cuLaunchKernel takes). Prints go to sys.stdout after the launch."""
     params = (ctypes.c_void_p * len(bufs))(*[b.ctypes.data for b in bufs])
     out, errors = [], []
+    printer = _printer(prints, out, errors) if prints else PRINT_FN()
     try:
-        lib.tw_emulate(params, *grid, nthreads, _printer(prints, out, errors) if prints else PRINT_FN())
+        _emulate(lib, (params, *grid, nthreads, printer), bufs)
     finally:  # in the reference backend's order (see printing.py); sys.stdout, so capsys sees it
         for _, _, text in sorted(out, key=lambda r: (r[0], r[1])):
             print(text, end="")

@@ -166,6 +166,12 @@ int launch(unsigned gx, unsigned gy, unsigned gz, unsigned nthreads, int* status
     warps[w].bar = warp_bars.back().get();
     warps[w].size = size;
   }
+  // The end of a CTA: every thread decides whether to go on from one reading of the status, taken while
+  // all of them wait. (Each reading it after the barrier let a fast thread fail an assert in the next
+  // CTA before a slow one had looked: the slow one stopped, the fast one waited for it forever.)
+  bool stop = false;
+  auto sample = [&]() noexcept { stop = std::atomic_ref<int>(status[0]).load() != 0; };
+  std::barrier<decltype(sample)> done(nthreads, sample);
   std::vector<std::thread> threads;
   threads.reserve(nthreads);
   for (unsigned t = 0; t < nthreads; ++t) {
@@ -179,8 +185,8 @@ int launch(unsigned gx, unsigned gy, unsigned gz, unsigned nthreads, int* status
       for (long long b = 0; b < total; ++b) {
         blockIdx = {(unsigned)(b % gx), (unsigned)((b / gx) % gy), (unsigned)(b / ((long long)gx * gy))};
         body();
-        bar.arrive_and_wait();  // the CTA is done (every thread) before the next one reuses shared memory
-        if (std::atomic_ref<int>(status[0]).load() != 0) break;
+        done.arrive_and_wait();  // the CTA is done (every thread) before the next one reuses shared memory
+        if (stop) break;
       }
     });
   }
