@@ -87,3 +87,32 @@ def test_fused_loads_into_a_reduction(n, rng, monkeypatch):
     np.testing.assert_allclose(cpu[2], ref[2], rtol=1e-12)
     want = np.add.reduceat(a * b, np.arange(0, n, 32))
     np.testing.assert_allclose(cpu[2], want, rtol=1e-12)
+
+
+@tw.kernel
+def read_compute_then_overwrite(a, b, T: tw.Constant[int]):
+    x = tw.load(a, index=(0,), shape=(T,))
+    y = x * 2.0 + 1.0  # inlined into the last store, which comes after the write to `a`
+    tw.store(a, index=(0,), tile=tw.full((T,), 7.0, tw.float32))
+    tw.store(b, index=(0,), tile=y)
+
+
+def test_a_load_inlined_through_a_chain_is_not_moved_past_a_write(rng, monkeypatch):
+    a0 = random_array(rng, 16, np.float32)
+    ref, cpu = _both(read_compute_then_overwrite, (1,), lambda: (a0.copy(), np.zeros(16, np.float32), 16),
+                     monkeypatch)
+    np.testing.assert_array_equal(ref[1], a0 * np.float32(2) + np.float32(1))
+    np.testing.assert_array_equal(cpu[1], ref[1])
+
+
+@tw.kernel
+def transpose_in_place(a, T: tw.Constant[int]):
+    tw.store(a, index=(0, 0), tile=tw.load(a, index=(0, 0), shape=(T, T), order=(1, 0)) + 0.0)
+
+
+def test_a_store_never_reads_the_array_it_writes_element_by_element(rng, monkeypatch):
+    """Whole-tile semantics: the tile is read before it is stored, even into the same array."""
+    a0 = random_array(rng, (8, 8), np.float32)
+    ref, cpu = _both(transpose_in_place, (1,), lambda: (a0.copy(), 8), monkeypatch)
+    np.testing.assert_array_equal(ref[0], a0.T)
+    np.testing.assert_array_equal(cpu[0], ref[0])

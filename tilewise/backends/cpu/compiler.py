@@ -17,7 +17,7 @@ import llvmlite.binding as llvm
 from ...runtime import cache as diskcache
 
 # Bump when codegen or the pipeline below changes what a given IR text compiles to.
-BACKEND_VERSION = "cpu-2"
+BACKEND_VERSION = "cpu-3"
 ENTRY = "tw_run"  # the exported function that runs a range of blocks (codegen.py)
 NAMESPACE = "cpu"
 _LOCK = threading.RLock()

@@ -8,8 +8,9 @@ it needs it, so `store(exp(x - broadcast(max)) / broadcast(sum))` is one loop ov
 uses stay in the defining block, an inlined value's operands are still live and unchanged wherever
 the consumer runs (a region's carried buffers change only at its yield, which is not a consumer).
 
-A load is inlined on the same terms (one use, of its own shape) when no op between it and its use may
-write memory, so reading later reads the same values. Its use then reads the array directly, one pass
+A load is inlined on the same terms (one use, of its own shape) when no op between it and the ops that
+really read it (through inlined users) may write memory, and none of those is a store into the same
+array, so reading later reads the same values. Its use then reads the array directly, one pass
 over the data instead of a copy into a tile buffer first; a consumer of inlined loads is emitted twice
 (`versioned`): a fast loop when every inlined load's tile lies inside its array, and a checked one
 that reads padding elsewhere.
@@ -52,7 +53,7 @@ def plan(fn):
             w = op.name in _WRITES or any(o.name in _WRITES for r in op.regions for o in r.walk())
             writes[id(block)].append(writes[id(block)][-1] + w)
     visit(fn.body)
-    inlined = set()
+    inlined, loads = set(), []
     for op in fn.walk():
         if op.name not in ELEMENTWISE and op.name != "load":
             continue
@@ -63,10 +64,25 @@ def plan(fn):
         if op.name in _FREE:
             inlined.add(v.id)
         elif len(users) == 1 and _same_count(users[0][0], v):
-            user, _, blk = users[0]
-            count = writes[id(blk)]
-            if op.name != "load" or count[position[id(user)]] == count[position[id(op)] + 1]:
+            if op.name == "load":
+                loads.append(op)
+            else:
                 inlined.add(v.id)
+
+    def readers(v):
+        """The ops that really read v's elements: its users, or, for inlined users, their readers."""
+        for u, _, _ in uses[v.id]:
+            yield from readers(u.result) if u.results and u.result.id in inlined else (u,)
+    for op in loads:
+        # Read where the readers are: the array must not be written in between, and a reader that is a
+        # store must not write the array it reads (element by element, a later read would see an earlier
+        # write; whole-tile semantics reads everything first).
+        ends = list(readers(op.result))
+        count = writes[id(block_of[op.result.id])]
+        last = max(position[id(u)] for u in ends)
+        if count[last] == count[position[id(op)] + 1] and \
+                not any(u.name == "store" and u.operands[0] is op.operands[0] for u in ends):
+            inlined.add(op.result.id)
     return inlined
 
 
