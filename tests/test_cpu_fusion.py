@@ -1,5 +1,7 @@
 """Fusion in the cpu backend (backends/cpu/fusion.py): which tiles get no buffer, and that fusing never
 changes a result (the reference backend is the oracle), including reads that must happen before a write."""
+import re
+
 import numpy as np
 import pytest
 from conftest import random_array
@@ -116,3 +118,27 @@ def test_a_store_never_reads_the_array_it_writes_element_by_element(rng, monkeyp
     ref, cpu = _both(transpose_in_place, (1,), lambda: (a0.copy(), 8), monkeypatch)
     np.testing.assert_array_equal(ref[0], a0.T)
     np.testing.assert_array_equal(cpu[0], ref[0])
+
+
+@tw.kernel
+def masked_scale_rows(x, w, y, TM: tw.Constant[int], TN: tw.Constant[int]):
+    t = tw.load(x, index=(tw.bid(0), 0), shape=(TM, TN))
+    keep = tw.arange(TN)[None, :] < x.shape[1] - 1            # arange and a unit reshape, inlined
+    wt = tw.load(w, index=(0,), shape=(TN,), padding_mode=tw.PaddingMode.NAN)
+    tw.store(y, index=(tw.bid(0), 0), tile=tw.where(keep, t * wt[None, :], -1.0))
+
+
+@pytest.mark.parametrize("rows, cols", [(1, 1), (5, 7), (9, 16), (4, 30)])
+def test_arange_and_unit_reshapes_are_index_remaps(rows, cols, rng, monkeypatch):
+    x = random_array(rng, (rows, cols), np.float32)
+    w = random_array(rng, 2 * cols, np.float32)[::2]  # strided, and NaN padding past its end
+    y0 = random_array(rng, (rows, cols), np.float32)
+    ref, cpu = _both(masked_scale_rows, (tw.cdiv(rows, 4),), lambda: (x, w, y0.copy(), 4, 16 if cols <= 16 else 32),
+                     monkeypatch)
+    want = np.where(np.arange(cols)[None, :] < cols - 1, x * w[None, :], np.float32(-1))
+    np.testing.assert_array_equal(ref[2], want)
+    np.testing.assert_array_equal(cpu[2], ref[2])
+    code = tw.compile(masked_scale_rows, (x, w, y0.copy(), 4, 16), target="cpu").code
+    # Only the (1, 16) mask row keeps a buffer (computed once per column, then broadcast); the (4, 16)
+    # tiles and the weight row are computed inside the store's loop.
+    assert [int(n) for n in re.findall(r"alloca \[(\d+) x", code)] == [16]

@@ -23,7 +23,6 @@ from contextlib import ExitStack, contextmanager
 from llvmlite import ir
 
 from ...errors import TileUnsupportedError
-from ...ir import dtypes as D
 from ...ir.types import ArrayType, TileType
 from . import fusion, memory, printing, tileops
 from .buffers import ArrayRef, Buf
@@ -32,7 +31,6 @@ from .elements import (
     I32,
     I64,
     PTR,
-    cast,
     ext64,
     mem_type,
     reg_type,
@@ -341,15 +339,9 @@ def _fill(g, op, value):
         g.st(out, i, value)
 
 
-def _arange(g, op):
-    out = g.result(op.result)
-    with g.loop(out.size) as i:
-        g.st(out, i, cast(g.b, i, D.int64, out.dt))
-
-
 LOWER = {
     "for": _for, "while": _while, "if": _if, "assert": _assert,
-    "arange": _arange, "printf": _printf,
+    "printf": _printf,
     "bid": lambda g, op: _fill(g, op, g.bids[op.attrs["axis"]]),
     "num_blocks": lambda g, op: _fill(g, op, g.nblocks[op.attrs["axis"]]),
     "array_dim": lambda g, op: _fill(g, op, g.b.trunc(g.array(op.operands[0]).shape[op.attrs["axis"]], I32)),

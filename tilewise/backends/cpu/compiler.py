@@ -10,6 +10,7 @@ llvmlite is not thread-safe while compiling, so every step that touches LLVM run
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import llvmlite
 import llvmlite.binding as llvm
@@ -67,11 +68,21 @@ def _host_features():
     return _STATE["features"]
 
 
+def _source_digest():
+    """A digest of this backend's own source: an edited code generator never meets stale object code,
+    even without a version bump (a development checkout keeps its version string)."""
+    import hashlib
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
 def cache_key_parts():
     """Everything besides the IR text that decides the object code."""
     if "key" not in _STATE:
         from ... import __version__
-        _STATE["key"] = (f"tilewise {__version__}", BACKEND_VERSION,
+        _STATE["key"] = (f"tilewise {__version__}", BACKEND_VERSION, _source_digest(),
                          "llvm " + ".".join(map(str, llvm.llvm_version_info)), llvm.get_process_triple(),
                          llvm.get_host_cpu_name(), _host_features())
     return _STATE["key"]

@@ -1,12 +1,13 @@
 """Fusion of element-wise chains: which values never get a buffer, and how to compute one element.
 
-An element-wise value (unary, binary, where, cast, bitcast, broadcast, constant) is *inlined* when
-every use of it reads it element by element in the same block (another element-wise op, a store, a
-reduction) and inlining costs no extra work: it has one use of its own shape, or it is a constant or a
-broadcast (an index remap). An inlined value has no buffer; each consumer computes its element where
-it needs it, so `store(exp(x - broadcast(max)) / broadcast(sum))` is one loop over the tile. Because
-uses stay in the defining block, an inlined value's operands are still live and unchanged wherever
-the consumer runs (a region's carried buffers change only at its yield, which is not a consumer).
+An element-wise value (unary, binary, where, cast, bitcast, broadcast, constant, arange, and a reshape
+that only adds or drops unit dimensions) is *inlined* when every use of it reads it element by element
+in the same block (another element-wise op, a store, a reduction) and inlining costs no extra work: it
+has one use of its own shape, or it is a constant, an arange or an index remap (broadcast, unit
+reshape). An inlined value has no buffer; each consumer computes its element where it needs it, so
+`store(exp(x - broadcast(max)) / broadcast(sum))` is one loop over the tile. Because uses stay in the
+defining block, an inlined value's operands are still live and unchanged wherever the consumer runs (a
+region's carried buffers change only at its yield, which is not a consumer).
 
 A load is inlined on the same terms (one use, of its own shape) when no op between it and the ops that
 really read it (through inlined users) may write memory, and none of those is a store into the same
@@ -19,11 +20,12 @@ that reads padding elsewhere.
 it, its multi-index."""
 from __future__ import annotations
 
+from ...ir import dtypes as D
 from . import elementwise as E
 from .elements import I1, I64, bitcast, cast, const, host_value, mem_type, to_reg
 
-ELEMENTWISE = ("unary", "binary", "where", "cast", "bitcast", "broadcast", "constant")
-_FREE = ("constant", "broadcast")  # inlined into any number of uses: no arithmetic is repeated
+ELEMENTWISE = ("unary", "binary", "where", "cast", "bitcast", "broadcast", "constant", "arange")
+_FREE = ("constant", "broadcast", "arange")  # inlined into any number of uses: no arithmetic is repeated
 _WRITES = ("store", "scatter", "atomic")
 
 
@@ -55,13 +57,13 @@ def plan(fn):
     visit(fn.body)
     inlined, loads = set(), []
     for op in fn.walk():
-        if op.name not in ELEMENTWISE and op.name != "load":
+        if op.name not in ELEMENTWISE and op.name != "load" and not unit_reshape(op):
             continue
         v = op.result
         users = uses.get(v.id, [])
         if not users or any(not _reads_elements(u, pos) or blk is not block_of[v.id] for u, pos, blk in users):
             continue
-        if op.name in _FREE:
+        if op.name in _FREE or unit_reshape(op):
             inlined.add(v.id)
         elif len(users) == 1 and _same_count(users[0][0], v):
             if op.name == "load":
@@ -88,9 +90,18 @@ def plan(fn):
 
 def _reads_elements(user, pos):
     """Whether `user` reads its operand `pos` element by element (through `element`)."""
-    if user.name in ELEMENTWISE:
+    if user.name in ELEMENTWISE or unit_reshape(user):
         return True
     return (user.name, pos) in (("store", len(user.operands) - 1), ("reduce", 0))
+
+
+def unit_reshape(op):
+    """A reshape that only adds or drops size-1 dimensions (`x[None, :]`): an index remap, like a
+    broadcast, so it is inlined rather than given a buffer."""
+    if op.name != "reshape":
+        return False
+    squeeze = lambda shape: [n for n in shape if n != 1]  # noqa: E731
+    return squeeze(op.result.type.shape) == squeeze(op.operands[0].type.shape)
 
 
 def _same_count(user, v):
@@ -122,6 +133,14 @@ def compute(g, op, at):
     name = op.name
     if name == "load":
         return _load_element(g, op, at)
+    if name == "reshape":  # unit_reshape: same row-major offset; the multi-index loses or gains zeros
+        (x,) = op.operands
+        if at.multi is None:
+            return element(g, x, at)
+        kept = iter(i for i, n in zip(at.multi, op.result.type.shape) if n != 1)
+        return element(g, x, At(at.flat, [I64(0) if n == 1 else next(kept) for n in x.type.shape]))
+    if name == "arange":  # 1-D: the element's offset is its value
+        return cast(b, at.flat, D.int64, op.result.type.dtype)
     if name == "constant":
         dt = op.attrs["dtype"]
         return const(dt, host_value(op.attrs["value"], dt))

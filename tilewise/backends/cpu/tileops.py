@@ -9,7 +9,7 @@ from llvmlite import ir
 
 from ...ir import dtypes as D
 from . import elementwise as E
-from . import matmul
+from . import fusion, matmul
 from .buffers import Buf
 from .elements import F64, I32, I64, cast, compute_type, const, from_compute, intrinsic, reg_type, to_compute
 from .fusion import versioned
@@ -18,6 +18,10 @@ FAST_SUM = ("reassoc", "contract")
 
 
 def _reshape(g, op):
+    if op.result.id in g.inlined:  # fusion.unit_reshape: computed where it is read
+        return
+    if op.operands[0].id in g.inlined:  # an inlined operand has no buffer to share: fill one
+        return fusion.lower(g, op)
     src = g.buf(op.operands[0])  # tiles are immutable, so the result can share the row-major buffer
     g.values[op.result.id] = Buf(src.ptr, src.dt, op.result.type.shape)
 
