@@ -22,6 +22,26 @@ def interleaved_medians(fns, repeat, warmup=2):
     return [statistics.median(ts) for ts in times]
 
 
+def sweep(name, values, launcher, prepare, check, repeat):
+    """Tune one kernel parameter: for each value, `prepare()` the output, launch once (compiling, or
+    loading from the disk cache), `check(value)` the result; then time the values interleaved and print
+    the sweep. Returns the fastest value and its launch function."""
+    runs, first = {}, {}
+    for v in values:
+        prepare()
+        t = time.perf_counter()
+        launcher(v)()
+        first[v] = time.perf_counter() - t
+        check(v)
+        runs[v] = launcher(v)
+    medians = dict(zip(runs, interleaved_medians(list(runs.values()), repeat)))
+    if len(medians) > 1:
+        print(f"  {name} sweep: " + ", ".join(f"{name}={v} {s * 1e3:.2f} ms (first launch {first[v]:.2f}s)"
+                                              for v, s in medians.items()))
+    best = min(medians, key=medians.get)
+    return best, runs[best]
+
+
 def machine():
     """CPU model and core count, for quoting a figure with where it was measured."""
     model = platform.processor() or platform.machine()

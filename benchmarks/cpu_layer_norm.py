@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from common import (  # noqa: E402
     math_diagnosis,
     memory_limit,
     numba_module,
+    sweep,
     threads,
     use_backend,
     verdict,
@@ -103,22 +103,13 @@ def main(argv=None):
         return lambda: tw.launch(None, grid, layer_norm, args)
 
     print(f"layer norm {a.rows}x{a.cols} f32, backend {backend}, {threads()} threads; {machine()}")
-    runs, compile_s = {}, {}
-    for tm in (int(t) for t in a.tm.split(",")):
-        y.fill(np.nan)
-        t = time.perf_counter()
-        launcher(tm)()  # first launch compiles (or loads from the disk cache)
-        compile_s[tm] = time.perf_counter() - t
+    def check(tm):
         err = float(np.max(np.abs(y - want)))
         assert err < tol, f"tilewise layer norm TM={tm} is off by {err:.1e}"
-        runs[tm] = launcher(tm)
-    sweep = dict(zip(runs, interleaved_medians(list(runs.values()), max(3, a.repeat // 2))))
-    if len(sweep) > 1:
-        print("  TM sweep: " + ", ".join(f"TM={tm} {s * 1e3:.2f} ms (first launch {compile_s[tm]:.2f}s)"
-                                         for tm, s in sweep.items()))
-    tm = min(sweep, key=sweep.get)
+    tm, run = sweep("TM", [int(t) for t in a.tm.split(",")], launcher, lambda: y.fill(np.nan), check,
+                    max(3, a.repeat // 2))
 
-    fns, names = [runs[tm], lambda: numpy_layer_norm(x, w, b)], [f"tilewise {backend}, TM={tm}", "numpy"]
+    fns, names = [run, lambda: numpy_layer_norm(x, w, b)], [f"tilewise {backend}, TM={tm}", "numpy"]
     nb = numba_layer_norm()
     if nb is not None:
         for label, f in (("numba parallel", nb), ("numba fastmath", numba_layer_norm(fastmath=True))):

@@ -23,18 +23,9 @@ import tilewise as tw  # noqa: E402
 from tilewise import backends  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
 from common import interleaved_medians, machine  # noqa: E402
-
-
-@tw.kernel
-def matmul(a, b, c, TM: tw.Constant[int], TN: tw.Constant[int], TK: tw.Constant[int]):
-    bm, bn = tw.bid(0), tw.bid(1)
-    acc = tw.zeros((TM, TN), dtype=tw.float32)
-    for k in range(tw.num_tiles(a, axis=1, shape=(TM, TK))):
-        ta = tw.load(a, index=(bm, k), shape=(TM, TK), padding_mode=tw.PaddingMode.ZERO)
-        tb = tw.load(b, index=(k, bn), shape=(TK, TN), padding_mode=tw.PaddingMode.ZERO)
-        acc = tw.mma(ta, tb, acc)
-    tw.store(c, index=(bm, bn), tile=acc.astype(c.dtype))
+from matmul import matmul  # noqa: E402  (the tile kernel of examples/matmul.py)
 
 
 def numba_matmul():

@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
 import tilewise as tw
+from tilewise.demo import softmax  # the shipped row-softmax kernel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (  # noqa: E402
@@ -23,6 +23,7 @@ from common import (  # noqa: E402
     math_diagnosis,
     memory_limit,
     numba_module,
+    sweep,
     threads,
     use_backend,
     verdict,
@@ -31,12 +32,6 @@ from common import (  # noqa: E402
 TARGET = 4.0
 TM_SWEEP = (2, 4, 8, 16)
 
-
-@tw.kernel
-def softmax(x, y, TM: tw.Constant[int], TN: tw.Constant[int]):
-    rows = tw.load(x, index=(tw.bid(0), 0), shape=(TM, TN), padding_mode=tw.PaddingMode.NEG_INF)
-    e = tw.exp(rows - tw.max(rows, axis=1, keepdims=True))
-    tw.store(y, index=(tw.bid(0), 0), tile=e / tw.sum(e, axis=1, keepdims=True))
 
 
 def numpy_softmax(x):
@@ -89,22 +84,13 @@ def main(argv=None):
         return lambda: tw.launch(None, grid, softmax, args)
 
     print(f"softmax {a.rows}x{a.cols} f32, backend {backend}, {threads()} threads; {machine()}")
-    runs, compile_s = {}, {}
-    for tm in (int(t) for t in a.tm.split(",")):
-        y.fill(np.nan)
-        t = time.perf_counter()
-        launcher(tm)()  # first launch compiles (or loads from the disk cache)
-        compile_s[tm] = time.perf_counter() - t
+    def check(tm):
         err = float(np.max(np.abs(y - want) / want))
         assert err < 1e-5, f"tilewise softmax TM={tm} is off by {err:.1e} (relative)"
-        runs[tm] = launcher(tm)
-    sweep = dict(zip(runs, interleaved_medians(list(runs.values()), max(3, a.repeat // 2))))
-    if len(sweep) > 1:
-        print("  TM sweep: " + ", ".join(f"TM={tm} {s * 1e3:.2f} ms (first launch {compile_s[tm]:.2f}s)"
-                                         for tm, s in sweep.items()))
-    tm = min(sweep, key=sweep.get)
+    tm, run = sweep("TM", [int(t) for t in a.tm.split(",")], launcher, lambda: y.fill(np.nan), check,
+                    max(3, a.repeat // 2))
 
-    fns, names = [runs[tm], lambda: numpy_softmax(x)], [f"tilewise {backend}, TM={tm}", "numpy"]
+    fns, names = [run, lambda: numpy_softmax(x)], [f"tilewise {backend}, TM={tm}", "numpy"]
     nb = numba_softmax()
     if nb is not None:
         for label, f in (("numba parallel", nb), ("numba fastmath", numba_softmax(fastmath=True))):

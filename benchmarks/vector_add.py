@@ -25,6 +25,7 @@ from common import (  # noqa: E402
     memory_limit,
     numba_module,
     numexpr_module,
+    sweep,
     threads,
     use_backend,
     verdict,
@@ -73,18 +74,12 @@ def main(argv=None):
         return lambda: tw.launch(None, grid, vector_add, targs)
 
     print(f"vector add, n={args.n} float32, backend {backend}, {threads()} threads; {machine()}")
-    runs = {}
-    for tile in (int(t) for t in args.tile.split(",")):
-        c_tw.fill(np.nan)
-        launcher(tile)()
+    def check(tile):
         np.testing.assert_array_equal(c_tw, want, err_msg=f"tilewise vector add, tile {tile}")
-        runs[tile] = launcher(tile)
-    sweep = dict(zip(runs, interleaved_medians(list(runs.values()), max(3, args.repeat // 3))))
-    if len(sweep) > 1:
-        print("  tile sweep: " + ", ".join(f"{tile} {s * 1e3:.2f} ms" for tile, s in sweep.items()))
-    tile = min(sweep, key=sweep.get)
+    tile, run = sweep("tile", [int(t) for t in args.tile.split(",")], launcher, lambda: c_tw.fill(np.nan), check,
+                      max(3, args.repeat // 3))
 
-    fns = {f"tilewise {backend}, tile {tile}": runs[tile], "np.add(out=)": lambda: np.add(a, b, out=c_np)}
+    fns = {f"tilewise {backend}, tile {tile}": run, "np.add(out=)": lambda: np.add(a, b, out=c_np)}
     nb, ne = numba_add(), numexpr_module()
     if nb is not None:
         c_nb = np.empty_like(a)

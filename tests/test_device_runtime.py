@@ -9,6 +9,7 @@ import pytest
 
 import tilewise as tw
 from tilewise import backends
+from tilewise.demo import softmax
 from tilewise.runtime import dlpack
 from tilewise.runtime.device_launch import _regions
 
@@ -26,12 +27,6 @@ def vadd(a, b, c, T: tw.Constant[int]):
     i = tw.bid(0)
     tw.store(c, (i,), tw.load(a, (i,), (T,)) + tw.load(b, (i,), (T,)))
 
-
-@tw.kernel
-def softmax(x, y, TM: tw.Constant[int], TN: tw.Constant[int]):
-    rows = tw.load(x, index=(tw.bid(0), 0), shape=(TM, TN), padding_mode=tw.PaddingMode.NEG_INF)
-    e = tw.exp(rows - tw.max(rows, axis=1, keepdims=True))
-    tw.store(y, index=(tw.bid(0), 0), tile=e / tw.sum(e, axis=1, keepdims=True))
 
 
 @tw.kernel
