@@ -134,14 +134,20 @@ def _param_plan(kernel):
     return plan
 
 
-def classify(kernel, args):
-    """(specs, host values in IR parameter order, names of those parameters)."""
+def _plan_for(kernel, args):
+    """The kernel's parameter plan, once `args` is a tuple or list with one value per parameter."""
     if not isinstance(args, (tuple, list)):
         raise TileLaunchError(f"kernel arguments must be a tuple, got {type(args).__name__}")
     plan = _param_plan(kernel)
     if len(args) != len(plan):
         raise TileLaunchError(f"kernel '{kernel.__name__}' takes {len(plan)} arguments "
                               f"({', '.join(p[0] for p in plan)}), got {len(args)}")
+    return plan
+
+
+def classify(kernel, args):
+    """(specs, host values in IR parameter order, names of those parameters)."""
+    plan = _plan_for(kernel, args)
     specs, values, names = [], [], []
     for (name, is_const, ann), x in zip(plan, args):
         # Fast paths for the common cases of a cached launch; anything else takes the checks below.
@@ -278,12 +284,7 @@ def _device_array_spec(a, what):
 def classify_device(kernel, args):
     """`classify` for a launch with device arrays: (specs, values, names, device), where array values
     are tw.DeviceArrays, all on one device; a host array among them is an error."""
-    if not isinstance(args, (tuple, list)):
-        raise TileLaunchError(f"kernel arguments must be a tuple, got {type(args).__name__}")
-    plan = _param_plan(kernel)
-    if len(args) != len(plan):
-        raise TileLaunchError(f"kernel '{kernel.__name__}' takes {len(plan)} arguments "
-                              f"({', '.join(p[0] for p in plan)}), got {len(args)}")
+    plan = _plan_for(kernel, args)
     specs, values, names, first = [], [], [], None
 
     def device_array(x, what):

@@ -32,7 +32,8 @@ class CpuExecutable:
     def _variant(self, poison):
         v = self._variants.get(poison)
         if v is None:
-            v = self._variants[poison] = _cached(self.fn, poison) or _generate(self.fn, poison)
+            key = _kernel_key(self.fn, poison)
+            v = self._variants[poison] = _cached(self.fn, poison, key) or _generate(self.fn, poison, key)
         return v
 
     @property
@@ -57,8 +58,7 @@ def _kernel_key(fn, poison):
     return (*cache_key_parts(), "kernel", print_function(fn), poison, repr(asserts))
 
 
-def _cached(fn, poison):
-    key = _kernel_key(fn, poison)
+def _cached(fn, poison, key):
     if key is None:
         return None
     meta, obj = diskcache.get(KERNEL_NAMESPACE, (*key, "meta")), diskcache.get(KERNEL_NAMESPACE, (*key, "object"))
@@ -75,11 +75,10 @@ def _llvm_text(fn, poison):
     return str(KernelGen(fn, poison=poison).module)
 
 
-def _generate(fn, poison):
+def _generate(fn, poison, key):
     from .codegen import KernelGen
     gen = KernelGen(fn, poison=poison)
     compiled = Compiled.from_ir(str(gen.module))
-    key = _kernel_key(fn, poison)
     if key is not None:
         meta = {"frame_bytes": gen.frame_bytes, "meta_size": gen.meta_size, "asserts": gen.asserts}
         diskcache.put(KERNEL_NAMESPACE, (*key, "object"), compiled.binary)

@@ -57,13 +57,13 @@ def plan(fn):
     visit(fn.body)
     inlined, loads = set(), []
     for op in fn.walk():
-        if op.name not in ELEMENTWISE and op.name != "load" and not unit_reshape(op):
+        if not _elementwise(op) and op.name != "load":
             continue
         v = op.result
         users = uses.get(v.id, [])
         if not users or any(not _reads_elements(u, pos) or blk is not block_of[v.id] for u, pos, blk in users):
             continue
-        if op.name in _FREE or unit_reshape(op):
+        if op.name in _FREE or unit_reshape(op):  # index remaps and constants: no arithmetic repeated
             inlined.add(v.id)
         elif len(users) == 1 and _same_count(users[0][0], v):
             if op.name == "load":
@@ -90,9 +90,13 @@ def plan(fn):
 
 def _reads_elements(user, pos):
     """Whether `user` reads its operand `pos` element by element (through `element`)."""
-    if user.name in ELEMENTWISE or unit_reshape(user):
+    if _elementwise(user):
         return True
     return (user.name, pos) in (("store", len(user.operands) - 1), ("reduce", 0))
+
+
+def _elementwise(op):
+    return op.name in ELEMENTWISE or unit_reshape(op)
 
 
 def unit_reshape(op):
