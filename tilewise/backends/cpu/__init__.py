@@ -1,11 +1,11 @@
-"""The native CPU backend: Tile IR -> LLVM IR (llvmlite) -> machine code for this host (MCJIT), with the
+"""The native CPU backend: Tile IR -> LLVM IR (llvmlite) -> machine code for this host, with the
 grid's blocks spread over a thread pool (TILEWISE_NUM_THREADS, default every core).
 
 Two disk-cache entries serve a kernel. The compiler's is keyed by the LLVM IR (compiler.py). This
 module's is keyed by the Tile IR itself and holds the object code with what the launcher needs (frame
 size, metadata layout, assert messages and their source lines), so a warm start neither imports the code
-generator nor runs it. Kernels that print are left out of it: their callback is registered with the
-process while the code is generated."""
+generator nor runs it, and loads the object without LLVM (loading.py). Kernels that print are left out
+of it: their callback is registered with the process while the code is generated."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ import os
 
 from ...ir import print_function
 from ...runtime import cache as diskcache
-from .compiler import Compiled, cache_key_parts, target_description
+from .loading import Compiled, cache_key_parts
 from .launcher import Launcher
 
 KERNEL_NAMESPACE = "cpu-kernel"
@@ -99,4 +99,5 @@ class CpuBackend:
 
     @staticmethod
     def describe():
+        from .compiler import target_description
         return target_description()

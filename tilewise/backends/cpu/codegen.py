@@ -24,9 +24,8 @@ from llvmlite import ir
 
 from ...errors import TileUnsupportedError
 from ...ir.types import ArrayType, TileType
-from . import fusion, memory, printing, tileops
+from . import compiler, fusion, memory, printing, streaming, tileops
 from .buffers import ArrayRef, Buf
-from .compiler import ENTRY
 from .elements import (
     I32,
     I64,
@@ -37,6 +36,7 @@ from .elements import (
     to_mem,
     to_reg,
 )
+from .loading import ENTRY
 
 
 class KernelGen:
@@ -52,6 +52,8 @@ class KernelGen:
         self.inlined = fusion.plan(fn)  # values computed inside their consumers' loops (fusion.py)
         self.fused_loads = {}           # inlined load's value id -> fusion.FusedLoad
         self.checked_loads = None       # inside fusion.versioned: whether inlined loads check bounds
+        self.streaming_ok = compiler.host_description()[1].startswith("x86_64")  # streaming.py
+        self.streaming_used = False
         self._block_fn()
         self._run_fn()
 
@@ -65,10 +67,13 @@ class KernelGen:
         self.frame_bytes += n * t.dtype.itemsize + 32
         return Buf(_opaque(slot), t.dtype, t.shape)
 
-    def slot(self, llty):
-        """A scratch register-sized stack slot (accumulators); SROA turns it into SSA."""
-        self.frame_bytes += 16
-        return _opaque(self.allocas.alloca(llty))
+    def slot(self, llty, nbytes=16, align=None):
+        """A scratch stack slot: register-sized ones (accumulators) become SSA values after SROA."""
+        self.frame_bytes += nbytes
+        slot = self.allocas.alloca(llty)
+        if align:
+            slot.align = align
+        return _opaque(slot)
 
     def result(self, value):
         buf = self.values[value.id] = self.new_buf(value.type)
@@ -229,6 +234,7 @@ class KernelGen:
         lin.add_incoming(following, nxt)
         b.cbranch(b.icmp_signed("<", following, last), loop, done)
         b.position_at_end(done)
+        streaming.fence(self, b)
         b.ret(I32(0))
 
     def gen_block(self, block):

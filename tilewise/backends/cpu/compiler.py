@@ -1,26 +1,19 @@
-"""LLVM plumbing: one host target machine, the O3 pipeline, object code, and MCJIT engines that load it.
+"""LLVM plumbing: one host target machine, the O3 pipeline, object code, and MCJIT engines (for the
+objects loading.py's own loader does not take).
 
-A compile optimises the module and emits object code once; the engine loads that object, so what the
-disk cache stores (runtime/cache.py, namespace "cpu") is exactly what runs, and a warm hit runs no LLVM
-optimisation or code generation at all. The key is the unoptimised IR (it already encodes the source,
-the specialisation and the poison setting) plus everything that changes the machine code: tilewise's
-and this backend's versions, LLVM's version, the triple, and the host CPU's name and features.
+Only a cache miss comes here: what the disk cache keeps (loading.py) is the object code this module
+emits, so a warm start neither optimises nor generates code, nor loads LLVM at all.
 
 llvmlite is not thread-safe while compiling, so every step that touches LLVM runs under one lock."""
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import llvmlite
 import llvmlite.binding as llvm
 
-from ...runtime import cache as diskcache
+from .loading import ENTRY
 
-# Bump when codegen or the pipeline below changes what a given IR text compiles to.
-BACKEND_VERSION = "cpu-3"
-ENTRY = "tw_run"  # the exported function that runs a range of blocks (codegen.py)
-NAMESPACE = "cpu"
 _LOCK = threading.RLock()
 _STATE = {}
 
@@ -68,24 +61,11 @@ def _host_features():
     return _STATE["features"]
 
 
-def _source_digest():
-    """A digest of this backend's own source: an edited code generator never meets stale object code,
-    even without a version bump (a development checkout keeps its version string)."""
-    import hashlib
-    h = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
-
-
-def cache_key_parts():
-    """Everything besides the IR text that decides the object code."""
-    if "key" not in _STATE:
-        from ... import __version__
-        _STATE["key"] = (f"tilewise {__version__}", BACKEND_VERSION, _source_digest(),
-                         "llvm " + ".".join(map(str, llvm.llvm_version_info)), llvm.get_process_triple(),
-                         llvm.get_host_cpu_name(), _host_features())
-    return _STATE["key"]
+def host_description():
+    """What decides the object code besides the IR and tilewise's own source: LLVM's version, the triple,
+    and the host CPU's name and features."""
+    return ("llvm " + ".".join(map(str, llvm.llvm_version_info)), llvm.get_process_triple(),
+            llvm.get_host_cpu_name(), _host_features())
 
 
 def target_description():
@@ -120,41 +100,19 @@ def emit_object(mod) -> bytes:
         return bytes(_init().emit_object(mod))
 
 
-class Compiled:
-    """A kernel's object code loaded into an MCJIT engine: the entry point's address, the object code
-    (`binary`) and, on request, the optimised IR text (`code`, from `llvm_text()` when not known)."""
+def compile_object(ir_text):
+    """(object code, optimised IR text) for unoptimised IR text."""
+    mod = optimise(ir_text)
+    return emit_object(mod), str(mod)
 
-    def __init__(self, obj, llvm_text, code=None):
-        self.binary, self._llvm_text, self._code = obj, llvm_text, code
-        with _LOCK:
-            _init()
-            # An engine over an empty module, then the object: MCJIT links it and resolves its calls
-            # (the printf callback, memset/memcpy) against the process's symbols.
-            self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())
-            self.engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
-            self.engine.finalize_object()
-            self.address = self.engine.get_function_address(ENTRY)
-        if not self.address:
-            raise RuntimeError(f"internal error: compiled object code has no '{ENTRY}' function")
 
-    @classmethod
-    def from_ir(cls, ir_text):
-        """Object code for unoptimised IR text: from the disk cache, else optimised and emitted (and stored)."""
-        key = (*cache_key_parts(), ir_text)
-        obj, code = diskcache.get(NAMESPACE, (*key, "object")), None
-        if obj is None:
-            mod = optimise(ir_text)
-            obj = emit_object(mod)
-            code = str(mod)
-            diskcache.put(NAMESPACE, (*key, "object"), obj)
-            diskcache.put(NAMESPACE, (*key, "code"), code.encode())
-        return cls(obj, lambda: ir_text, code)
-
-    @property
-    def code(self):
-        """The optimised LLVM IR (from the cache where it has it, else optimised again)."""
-        if self._code is None:
-            ir_text = self._llvm_text()
-            cached = diskcache.get(NAMESPACE, (*cache_key_parts(), ir_text, "code"))
-            self._code = cached.decode() if cached is not None else str(optimise(ir_text))
-        return self._code
+def mcjit_load(obj):
+    """(engine, entry address) for object code loaded into an MCJIT engine, which links it and resolves
+    its calls (the printf callback, memset/memcpy) against the process's symbols. Keep the engine alive
+    as long as the code runs."""
+    with _LOCK:
+        _init()
+        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())
+        engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+        engine.finalize_object()
+        return engine, engine.get_function_address(ENTRY)

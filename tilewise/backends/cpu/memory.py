@@ -11,6 +11,7 @@ from llvmlite import ir
 from ...ir import dtypes as D
 from ..reference import semantics as M
 from . import elementwise as E
+from . import streaming
 from .elements import I1, I64, const, ext64, host_value, mem_type, to_mem, to_reg
 from .fusion import FusedLoad, versioned
 
@@ -109,11 +110,20 @@ def lower_store(g, op):
     extents, strides, starts = _view(g, op, arr, idx, shape)
     b = g.b
 
+    def row_ptr(e):
+        return array_ptr(g, arr, coords_offset(g, _coords(g, starts, e), strides))
+
     def copy(lo=None, hi=None):
         with g.nest(hi or shape, lo) as e:
-            v = to_mem(b, g.element(tile, g.flat(e, shape), e), arr.dt)
-            b.store(v, array_ptr(g, arr, coords_offset(g, _coords(g, starts, e), strides)))
-    versioned(g, [tile], lambda: g.if_then(_all_inside(g, extents, starts, shape), copy,
+            b.store(to_mem(b, g.element(tile, g.flat(e, shape), e), arr.dt), row_ptr(e))
+
+    def inside():
+        if streaming.applies(g, arr, shape):
+            g.if_then(streaming.worth_it(g, arr, extents, strides),
+                      lambda: streaming.store(g, arr, tile, shape, row_ptr), copy)
+        else:
+            copy()
+    versioned(g, [tile], lambda: g.if_then(_all_inside(g, extents, starts, shape), inside,
                                            lambda: copy(*_box(g, extents, starts, shape))))
 
 

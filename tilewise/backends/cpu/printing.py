@@ -15,6 +15,7 @@ import llvmlite.binding as llvm
 import numpy as np
 
 from ..reference.interpreter import _format
+from . import objload
 
 SYMBOL = "tilewise_cpu_printf"
 _SIGNATURE = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32,
@@ -42,10 +43,12 @@ _CALLBACK = _SIGNATURE(_print)
 
 
 def register(ops):
-    """Make the callback resolvable by the JIT and remember a kernel's printf ops; returns its handle."""
+    """Make the callback resolvable by the loaders and remember a kernel's printf ops; returns its handle."""
     with _LOCK:
         if "installed" not in _TABLES:
-            llvm.add_symbol(SYMBOL, ctypes.cast(_CALLBACK, ctypes.c_void_p).value)
+            address = ctypes.cast(_CALLBACK, ctypes.c_void_p).value
+            llvm.add_symbol(SYMBOL, address)   # for MCJIT
+            objload.SYMBOLS[SYMBOL] = address  # for the own loader
             _TABLES["installed"] = True
         handle = next(_HANDLES)
         _TABLES[handle] = ops
