@@ -3,7 +3,10 @@ when numba is importable, a numba @njit(parallel=True) blocked matmul, all in on
 same thread count. Prints medians of interleaved runs, GFLOP/s, the ratio to NumPy, and the machine's
 nominal fp32 peak (cores x 2 FMA units x 8 lanes x 2 flops x clock) for context.
 
-    python benchmarks/cpu_matmul.py [--n 1024] [--tm 128 --tn 128 --tk 64] [--repeat 7]
+Sweeps the tile shape first (TMxTNxTK; wide TN gives each block more work per copied A tile) and
+times the fastest.
+
+    python benchmarks/cpu_matmul.py [--n 1024] [--tiles 128x128x64,128x256x128] [--repeat 7]
 """
 from __future__ import annotations
 
@@ -24,8 +27,10 @@ from tilewise import backends  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
-from common import interleaved_medians, machine  # noqa: E402
+from common import interleaved_medians, machine, sweep  # noqa: E402
 from matmul import matmul  # noqa: E402  (the tile kernel of examples/matmul.py)
+
+TILE_SWEEP = ("128x128x64", "128x128x128", "192x128x128", "128x256x128", "64x256x256", "64x512x128")
 
 
 def numba_matmul():
@@ -68,9 +73,7 @@ def clock_ghz():
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=1024)
-    p.add_argument("--tm", type=int, default=128)
-    p.add_argument("--tn", type=int, default=128)
-    p.add_argument("--tk", type=int, default=64)
+    p.add_argument("--tiles", default=",".join(TILE_SWEEP), help="TMxTNxTK tile shapes; a comma list is swept")
     p.add_argument("--repeat", type=int, default=7)
     a = p.parse_args(argv)
     if "cpu" not in backends.available():
@@ -81,16 +84,25 @@ def main(argv=None):
     x = rng.standard_normal((n, n)).astype(np.float32)
     y = rng.standard_normal((n, n)).astype(np.float32)
     c = np.empty((n, n), np.float32)
-    grid = (tw.cdiv(n, a.tm), tw.cdiv(n, a.tn), 1)
-    args = (x, y, c, a.tm, a.tn, a.tk)
-    t = time.perf_counter()
-    tw.compile(matmul, args, target="cpu")
-    compile_s = time.perf_counter() - t
-    tw.launch(None, grid, matmul, args)
     want = x.astype(np.float64) @ y.astype(np.float64)
-    err = float(np.max(np.abs(c - want)) / np.max(np.abs(want)))
+    errors, compile_s = {}, {}
 
-    fns = [lambda: tw.launch(None, grid, matmul, args), lambda: np.matmul(x, y)]
+    def launcher(tiles):
+        tm, tn, tk = map(int, tiles.split("x"))
+        grid, args = (tw.cdiv(n, tm), tw.cdiv(n, tn), 1), (x, y, c, tm, tn, tk)
+        if tiles not in compile_s:
+            t = time.perf_counter()
+            tw.compile(matmul, args, target="cpu")
+            compile_s[tiles] = time.perf_counter() - t
+        return lambda: tw.launch(None, grid, matmul, args)
+
+    def check(tiles):
+        errors[tiles] = err = float(np.max(np.abs(c - want)) / np.max(np.abs(want)))
+        assert err < 1e-5, f"tilewise matmul with tiles {tiles} is off by {err:.1e}"
+    tiles, run = sweep("tiles", a.tiles.split(","), launcher, lambda: c.fill(np.nan), check, a.repeat)
+    err = errors[tiles]
+
+    fns = [run, lambda: np.matmul(x, y)]
     names = ["tilewise cpu", "numpy.matmul"]
     nb = numba_matmul()
     if nb is not None:
@@ -106,8 +118,8 @@ def main(argv=None):
         names.append("numba njit")
 
     flops = 2.0 * n ** 3
-    print(f"matmul {n}x{n}x{n} f32, tiles {a.tm}x{a.tn}x{a.tk}, {_THREADS} threads; {machine()}")
-    print(f"  tilewise compile {compile_s:.2f}s, max rel err {err:.1e}"
+    print(f"matmul {n}x{n}x{n} f32, tiles {tiles}, {_THREADS} threads; {machine()}")
+    print(f"  tilewise compile {compile_s[tiles]:.2f}s, max rel err {err:.1e}"
           + (f"; numba compile {numba_compile:.2f}s" if nb is not None else "; numba not installed: skipped"))
     for name, s in zip(names, times):
         print(f"  {name:<13} {s * 1e3:9.2f} ms  {flops / s / 1e9:7.1f} GFLOP/s")

@@ -35,7 +35,8 @@ _TIMING = re.compile(r"^\s+(\S.*?)\s+([\d.]+) ms\b(.*)$")
 
 def parse_plain(out, target):
     """A row from a script that prints "  name  12.3 ms ..." lines but no RESULT line."""
-    rows = [(m.group(1).strip(), float(m.group(2)), m.group(3)) for m in map(_TIMING.match, out.splitlines()) if m]
+    rows = [(m.group(1).strip(), float(m.group(2)), m.group(3)) for m in map(_TIMING.match, out.splitlines())
+            if m and "sweep" not in m.group(1)]
     tw = next((r for r in rows if r[0].startswith("tilewise")), None)
     base = next((r for r in rows if not r[0].startswith(("tilewise", "numba"))), None)
     if tw is None or base is None:

@@ -45,7 +45,8 @@ def test_script_runs_and_reports(backend, no_peers, capsys, script, argv):
 
 def test_run_all_table_from_plain_output():
     import run_all
-    out = "\n".join(["matmul 8x8x8 f32, tiles", "  tilewise cpu   2.00 ms  1.0 GFLOP/s",
+    out = "\n".join(["matmul 8x8x8 f32, tiles", "  tiles sweep: tiles=8x8x8 0.50 ms (first launch 0.1s)",
+                     "  tilewise cpu   2.00 ms  1.0 GFLOP/s",
                      "  numpy.matmul   1.00 ms  2.0 GFLOP/s", "  numba njit     4.00 ms  0.5 GFLOP/s",
                      "  nominal peak: 2 cores x 2 FMA x 8 lanes x 2 x 2.45 GHz = 157 GFLOP/s"])
     row = run_all.parse_plain(out, 0.5)
@@ -53,3 +54,16 @@ def test_run_all_table_from_plain_output():
     table = run_all.table([row, {"kernel": "x.py", "error": "exit 1"}])
     assert "| matmul 8x8x8 f32 | 2.00 ms | numpy.matmul 1.00 ms | **0.50x** | >= 0.5x: met |" in table
     assert "157 GFLOP/s" in table and "failed: exit 1" in table
+
+
+def test_matmul_script_sweeps_tiles_and_reports(backend, monkeypatch, capsys):
+    if backend != "cpu":
+        pytest.skip("the matmul script measures the cpu backend")
+    import cpu_matmul
+    import run_all
+    monkeypatch.setattr(cpu_matmul, "numba_matmul", lambda: None)
+    ratio = cpu_matmul.main(["--n", "70", "--tiles", "32x32x16,16x64x32", "--repeat", "1"])
+    out = capsys.readouterr().out
+    assert "tiles sweep: tiles=32x32x16" in out and "16x64x32" in out
+    row = run_all.parse_plain(out, 0.5)
+    assert row["baseline"] == "numpy.matmul" and row["ratio"] > 0 and ratio > 0  # printed times are rounded
