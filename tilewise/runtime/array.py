@@ -147,6 +147,6 @@ def to_host(x, stream=None):
     if isinstance(x, np.ndarray):
         return x
     if not isinstance(x, DeviceArray):
-        from .args import device_view
+        from .device_args import device_view
         x = device_view(x, "the argument of tw.to_host")
     return x.to_host(stream)

@@ -10,9 +10,9 @@ import numpy as np
 from .. import backends
 from ..errors import TileLaunchError
 from ..ir.types import ArrayType
-from .args import classify_device
 from .array import DeviceArray
 from .device import Device, resolve_stream
+from .device_args import classify_device
 
 _STATUS_WORDS = 4  # tw_status: the failed assert's number, then its block (x, y, z)
 
