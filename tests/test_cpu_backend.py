@@ -550,6 +550,31 @@ def test_every_block_runs_once(monkeypatch, threads):
     assert hits[0] == 105
 
 
+def _launcher(kernel):
+    (_, exe), = kernel.runtime_cache.values()
+    return exe._variants[False][1]
+
+
+@pytest.mark.parametrize("below_s, pooled", [(1e9, False), (0.0, True)])
+def test_grids_too_small_to_pay_for_the_pool_run_on_the_calling_thread(monkeypatch, below_s, pooled):
+    """After a launch has timed the kernel's blocks, a grid whose blocks are expected to take less than
+    _SEQUENTIAL_BELOW_S in all runs without waking the pool's workers; one that takes longer uses them."""
+    from tilewise.backends.cpu import launcher
+    monkeypatch.setenv("TILEWISE_NUM_THREADS", "2")
+    count_blocks.runtime_cache.clear()
+    out, hits = np.full(105, -1, np.int32), np.zeros(1, np.int64)
+    tw.launch(None, (7, 5, 3), count_blocks, (out, hits))
+    assert _launcher(count_blocks).block_s > 0
+    monkeypatch.setattr(launcher, "_SEQUENTIAL_BELOW_S", below_s)
+    used = []
+    real_pool = launcher._pool
+    monkeypatch.setattr(launcher, "_pool", lambda frame: used.append(frame) or real_pool(frame))
+    out[:] = -1
+    tw.launch(None, (7, 5, 3), count_blocks, (out, hits))
+    np.testing.assert_array_equal(out, np.arange(105) * 3)
+    assert hits[0] == 210 and bool(used) == pooled
+
+
 def test_bad_thread_count(monkeypatch):
     monkeypatch.setenv("TILEWISE_NUM_THREADS", "zero")
     with pytest.raises(tw.TileLaunchError, match="TILEWISE_NUM_THREADS"):

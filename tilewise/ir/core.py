@@ -66,7 +66,11 @@ class Function:
         return self.body.walk()
 
     def written_params(self):
-        """Indices of the array parameters that a store, scatter or atomic may write."""
-        pos = {p.id: i for i, p in enumerate(self.params)}
-        return {pos[op.operands[0].id] for op in self.walk()
-                if op.name in ("store", "scatter", "atomic") and op.operands[0].id in pos}
+        """Indices of the array parameters that a store, scatter or atomic may write (computed once:
+        every launch checks them, and a function is not changed once it is compiled)."""
+        written = self.__dict__.get("_written")
+        if written is None:
+            pos = {p.id: i for i, p in enumerate(self.params)}
+            written = self._written = tuple(sorted({pos[op.operands[0].id] for op in self.walk() if op.name in
+                                                    ("store", "scatter", "atomic") and op.operands[0].id in pos}))
+        return written

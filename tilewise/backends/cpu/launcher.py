@@ -10,16 +10,25 @@ import ctypes
 import os
 import queue
 import threading
+import time
 
 import numpy as np
 
 from ...errors import TileAssertionError, TileLaunchError
 from ...ir.types import ArrayType
+from ...runtime.args import data_pointer
 
 _SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
                               ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_void_p)
+_STATUS = ctypes.c_int32 * 4  # [failed assert's number, its block's x, y, z]
 _MAIN_STACK_BUDGET = 1 << 20   # frames up to this size may also run on the launching thread
 _MIN_STACK = 16 << 20
+
+
+_CPU_COUNT = os.cpu_count() or 1  # os.cpu_count() costs ~10 us: once per process, not per launch
+# A launch whose blocks are expected to take less than this in all runs on the calling thread: waking
+# the pool's workers costs tens of microseconds (more on a busy machine), which small grids never win back.
+_SEQUENTIAL_BELOW_S = 100e-6
 
 
 def num_threads():
@@ -32,7 +41,7 @@ def num_threads():
         if n < 1:
             raise TileLaunchError(f"TILEWISE_NUM_THREADS must be a positive integer, got {env!r}")
         return n
-    return os.cpu_count() or 1
+    return _CPU_COUNT
 
 
 class _Pool:
@@ -84,41 +93,49 @@ class Launcher:
         self.sequential = sequential  # blocks in grid order on one thread (kernels that print)
         self.entry = _SIGNATURE(address)
         self.params = [(p.type, p.name) for p in fn.params]
+        self.block_s = None  # the last measured run time per block, which picks one thread or the pool
+        self._ptr_table = ctypes.c_void_p * max(len(self.params), 1)
+        self._meta_table = ctypes.c_int64 * max(meta_size, 1)
 
     def _pack(self, args):
-        n = len(self.params)
-        ptrs = (ctypes.c_void_p * max(n, 1))()
-        meta = np.zeros(max(self.meta_size, 1), np.int64)
+        """(argument pointer table, metadata: shapes and strides in elements, objects to keep alive)."""
+        ptrs = self._ptr_table()
+        meta = self._meta_table()
         keep, off = [], 0
         for i, ((t, name), a) in enumerate(zip(self.params, args)):
             if isinstance(t, ArrayType):
-                item = a.dtype.itemsize
-                if any(s % item for s in a.strides):
-                    raise TileLaunchError(f"array '{name}' has strides {a.strides} that are not a multiple of its "
+                item, nd = a.dtype.itemsize, a.ndim
+                strides = a.strides
+                if any(s % item for s in strides):
+                    raise TileLaunchError(f"array '{name}' has strides {strides} that are not a multiple of its "
                                           f"element size {item}; pass a copy (np.ascontiguousarray)")
-                meta[off:off + a.ndim] = a.shape
-                meta[off + a.ndim:off + 2 * a.ndim] = [s // item for s in a.strides]
-                off += 2 * a.ndim
-                ptrs[i] = a.ctypes.data
+                meta[off:off + nd] = a.shape
+                meta[off + nd:off + 2 * nd] = [s // item for s in strides]
+                off += 2 * nd
+                ptrs[i] = data_pointer(a)
                 keep.append(a)
             else:
                 with np.errstate(all="ignore"):
                     v = np.full(1, a, dtype=t.dtype.np)
                 keep.append(v)
-                ptrs[i] = v.ctypes.data
+                ptrs[i] = data_pointer(v)
         return ptrs, meta, keep
 
     def run(self, args, grid):
         gx, gy, gz = grid
         total = gx * gy * gz
         ptrs, meta, keep = self._pack(args)
-        status = np.zeros(4, np.int32)
-        call_args = (ctypes.addressof(ptrs), meta.ctypes.data)
-        tail = (gx, gy, gz, status.ctypes.data)
+        status = _STATUS()
+        call_args = (ctypes.addressof(ptrs), ctypes.addressof(meta))
+        tail = (gx, gy, gz, ctypes.addressof(status))
         threads = 1 if self.sequential else min(num_threads(), total)
+        if threads > 1 and self.block_s is not None and self.block_s * total < _SEQUENTIAL_BELOW_S:
+            threads = 1
         small = self.frame_bytes <= _MAIN_STACK_BUDGET
         if threads <= 1 and small:
+            t0 = time.perf_counter()
             self.entry(*call_args, 0, total, *tail)
+            self.block_s = (time.perf_counter() - t0) / total
         else:
             self._parallel(call_args, tail, total, threads, small)
         del keep
@@ -132,19 +149,27 @@ class Launcher:
         lock = threading.Lock()
 
         def work():
+            """Runs chunks until none is left; returns (blocks, seconds) spent in compiled code."""
+            blocks, seconds = 0, 0.0
             while True:
                 with lock:
                     first = next(starts, None)
                 if first is None:
-                    return
-                self.entry(*call_args, first, min(first + chunk, total), *tail)
+                    return blocks, seconds
+                last = min(first + chunk, total)
+                t0 = time.perf_counter()
+                self.entry(*call_args, first, last, *tail)
+                seconds += time.perf_counter() - t0
+                blocks += last - first
         pool = _pool(self.frame_bytes)
         helpers = threads - 1 if small else threads
         pool.ensure(helpers)
         done = threading.Semaphore(0)
         for _ in range(helpers):
             pool.jobs.put((work, done))
-        if small:
-            work()
+        if small:  # the calling thread's own blocks time the kernel, without the cost of waking the pool
+            blocks, seconds = work()
+            if blocks:
+                self.block_s = seconds / blocks
         for _ in range(helpers):
             done.acquire()
