@@ -140,7 +140,7 @@ def test_generated_code_has_fast_paths():
     pytest.importorskip("cuda.bindings.nvrtc")
     c = _compiled("cuda:sm_80")
     assert "tw_shfl_xor(acc, 16)" in c["reductions"].code and "tw_arg_combine" in c["reductions"].code
-    assert "tw_load16(" in c["scale_copy"].code and "tw_store16(" in c["scale_copy"].code
+    assert "tw_cp_async<16>(" in c["scale_copy"].code and "tw_store16(" in c["scale_copy"].code  # loads: cp.async
     assert c["scale_copy"].code.count("tw_sync();") == 2          # load; the fused chain and the store
     assert "tw_mma_m16n8k16<tw_f16>" in c["mma"].code and "__CUDA_ARCH__ >= 800" in c["mma"].code
     h = np.zeros((64, 64), np.float32)
@@ -172,6 +172,8 @@ def test_ptx_and_resources(arch):
     c = _compiled(f"cuda:{arch}")
     assert "shfl.sync.bfly.b32" in _ptx(c["reductions"].code, arch)
     ptx = _ptx(c["scale_copy"].code, arch)
-    assert "ld.global.v4.u32" in ptx and "st.global.v4.u32" in ptx
+    # 128-bit loads are cp.async on sm_80+ (tests/test_cuda_async_ldmatrix.py), ld.global.v4 before.
+    load = "ld.global.v4.u32" if arch == "sm_75" else "cp.async.cg.shared.global"
+    assert load in ptx and "st.global.v4.u32" in ptx
     mma = "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32" in _ptx(c["mma"].code, arch)
     assert mma == (arch != "sm_75")

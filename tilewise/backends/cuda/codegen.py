@@ -5,8 +5,9 @@ that every thread computes alike, so control flow on them is uniform across the 
 in shared memory (layout: storage.py) and every op on tiles is a block-strided loop over its elements
 followed by tw_sync(), except elementwise chains, which fuse into their consumer's loop and stay in
 registers (fusion.py). Loads/stores use 128-bit accesses where rows allow (memory.py), reductions warp
-shuffles (reduce.py), fp16/bf16 matmuls tensor cores on sm_80+ (tensorcore.py). Next steps: tiles in
-registers across ops, warp-shuffle scans, ldmatrix/wgmma, cp.async/TMA loads.
+shuffles (reduce.py), fp16/bf16 matmuls tensor cores with ldmatrix on sm_80+ (tensorcore.py), loads
+cp.async, double-buffered in for loops (pipeline.py). Next steps: tiles in registers across ops,
+warp-shuffle scans, wgmma, TMA loads.
 
 The kernel's parameters: one `tw_array<T, ND>` (pointer, shape, strides in elements) per array, one
 value per scalar, then `int* tw_status` (a failed tw.assert_ writes its number and block there)."""
@@ -22,6 +23,7 @@ from .control import ControlFlow
 from .fusion import inline_map
 from .indexing import ravel, unravel
 from .memory import MemoryOps
+from .pipeline import Pipeline, pipelined_loads
 from .printing import Printing
 from .reduce import ReduceOps, reduce_scratch
 from .storage import Storage, is_tile
@@ -44,12 +46,13 @@ def _staged(op):
     return (op.name == "atomic" and not is_tile(op.results[0])) or reduce_scratch(op)
 
 
-class KernelGen(MemoryOps, ReduceOps, TensorCoreOps, ControlFlow, Printing):
+class KernelGen(MemoryOps, ReduceOps, TensorCoreOps, Pipeline, ControlFlow, Printing):
     def __init__(self, fn, poison=False):
         self.fn, self.poison = fn, poison
         self.inline = inline_map(fn)
         self.exprs = {}  # value id -> expr(i) of a fused value (fusion.py), filled where it is defined
-        self.storage = Storage(fn, _staged, self.inline)
+        self.pipelined, pinned = pipelined_loads(fn)  # double-buffered loads (pipeline.py)
+        self.storage = Storage(fn, _staged, self.inline, pinned)
         self.names, self.lines, self.depth = {}, [], 1
         self.asserts = []  # (message, loc) of each assert, numbered from 1 in tw_status[0]
         self.prints = []  # (format, [(dtype, shape)], python, order) of each printf, numbered from 0
@@ -161,7 +164,9 @@ class KernelGen(MemoryOps, ReduceOps, TensorCoreOps, ControlFlow, Printing):
             # A barrier after every op that touches shared memory (its storage may be reused next) and
             # after every write to global memory (a scalar scatter runs on one thread; all read after).
             smem = any(is_tile(v) for v in list(op.operands) + list(op.results)) or op in self.storage.staged_ops
-            if (smem or op.name == "scatter") and op.name not in ("for", "while", "if"):
+            # (A double-buffered load writes nothing here: the loop's top waited and synchronised.)
+            quiet = op.name in ("for", "while", "if") or id(op) in self.pipelined
+            if (smem or op.name == "scatter") and not quiet:
                 self.line("tw_sync();")
 
     # ---- simple ops --------------------------------------------------------------------------------

@@ -64,9 +64,14 @@ class ControlFlow:
         k, lo, st, n = self.fresh("k"), self.fresh("lb"), self.fresh("st"), self.fresh("n")
         self.line(f"const tw_i64 {lo} = (tw_i64){self.name(lb)}, {st} = (tw_i64){self.name(step)};")
         self.line(f"const tw_i64 {n} = tw_trip_count({lo}, (tw_i64){self.name(ub)}, {st});")
+        loads = self.pipeline_prologue(op, n, lo)  # cp.async double buffering (pipeline.py)
         self.line(f"for (tw_i64 {k} = 0; {k} < {n}; ++{k}) {{")
         iv = body.args[0]
         self.line(f"  const {self.ct(iv)} {self.name(iv)} = ({self.ct(iv)})({lo} + {k} * {st});")
+        if loads:
+            self.depth += 1
+            self.pipeline_step(op, loads, k, n, lo, st)
+            self.depth -= 1
         self.loops.append((op, k))
         self._region(op, body)
         self.loops.pop()

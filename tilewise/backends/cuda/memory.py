@@ -5,8 +5,11 @@ Tile loads/stores whose innermost tile dimension is the array's and a multiple o
 128-bit pieces (one per thread, consecutive threads on consecutive pieces: coalesced); a piece whose
 address is not 16-byte aligned, whose array has an innermost stride other than 1, or which reaches past
 the array's end falls back to element accesses with the bounds checks (checked at run time, per piece).
-Next steps: cp.async/TMA for loads, native atomics for the types the hardware has (tw_atomic_rmw is a
-compare-and-swap loop for all of them)."""
+Loads copy with cp.async (tilewise.cuh's tw_cp_async: 16-byte pieces, or whole 4/8-byte elements on the
+element path), committed and waited for before the op's barrier; with zero padding a piece that reaches
+past the row's end is copied too and cp.async's src-size zero-fills the rest. Loads in `for` loops may
+be double-buffered instead (pipeline.py). Next steps: TMA on sm_90, native atomics for the types the
+hardware has (tw_atomic_rmw is a compare-and-swap loop for all of them)."""
 from __future__ import annotations
 
 import math
@@ -48,11 +51,13 @@ class MemoryOps:
             return 0
         return vec
 
-    def _vector_loop(self, arr, idx, shape, vec, fast, slow):
+    def _vector_loop(self, arr, idx, shape, vec, fast, slow, partial=False):
         """A block-strided loop over the tile's `vec`-element pieces (thread t takes piece t: coalesced).
-        fast(i, ptr) emits the 128-bit access at element i; slow(i, j, ok, off) one element's fallback,
-        taken where the array's innermost stride is not 1, the address is not 16-byte aligned (checked
-        at run time) or the piece reaches past the array's end."""
+        fast(i, ptr, n) emits the 128-bit access at element i of which n elements are in the array (n is
+        `vec` unless `partial`: then pieces that start inside the array and reach past its end take the
+        fast path too); slow(i, j, ok, off) one element's fallback, taken where the array's innermost
+        stride is not 1, the address is not 16-byte aligned (checked at run time) or the piece reaches
+        past the array's end."""
         a, nd = self.name(arr), len(shape)
         unit = self.fresh("unit")
         self.line(f"const bool {unit} = {a}.stride[{nd - 1}] == 1;")
@@ -67,12 +72,13 @@ class MemoryOps:
                 conds.append(f"{g} >= 0 && {g} < {a}.shape[{k}]")
                 offs.append(f"{g} * {a}.stride[{k}]")
         outer_ok, outer_off, last = " && ".join(conds) or "true", " + ".join(offs) or "0", gs[-1]
-        p = self.fresh("p")
-        self.line(f"if ({unit} && {outer_ok} && {last} >= 0 && {last} + {vec} <= {a}.shape[{nd - 1}] && "
+        p, inside = self.fresh("p"), f"{a}.shape[{nd - 1}] - {last}"
+        fits = f"{last} < {a}.shape[{nd - 1}]" if partial else f"{last} + {vec} <= {a}.shape[{nd - 1}]"
+        self.line(f"if ({unit} && {outer_ok} && {last} >= 0 && {fits} && "
                   f"tw_aligned16({a}.ptr + {outer_off} + {last})) {{")
         self.line(f"  const auto {p} = {a}.ptr + {outer_off} + {last};")
         self.depth += 1
-        fast("i", p)
+        fast("i", p, f"({inside} < {vec} ? (int)({inside}) : {vec})" if partial else str(vec))
         self.depth -= 1
         self.line("} else {")
         self.line(f"  for (int j = 0; j < {vec}; ++j) {{")
@@ -87,23 +93,44 @@ class MemoryOps:
         self.line("}")
 
     def op_load(self, op):
+        v = op.result
+        if id(op) in self.pipelined:  # double-buffered (pipeline.py): the copies are in flight already
+            k = dict((id(loop), k) for loop, k in self.loops)[id(self.pipelined[id(op)][0])]
+            self.line(f"{self.ct(v)}* const {self.name(v)} = {self.buffer(v, f'{k} & 1')};")
+            return
+        self.declare(v)
+        if self.load_copies(op, self.name(v)):
+            # The thread's copies land before the barrier that follows every op (codegen.block).
+            self.line("tw_cp_async_commit();")
+            self.line("tw_cp_async_wait<0>();")
+
+    def load_copies(self, op, t):
+        """The loop that copies a load's tile into shared memory at `t`; True where it uses cp.async
+        (the caller commits and waits)."""
         arr, *idx = op.operands
         v, shape = op.result, op.attrs["shape"]
         pad = self._padding(op.attrs["padding"], v.type.dtype)
-        self.declare(v)
         vec = self._vector_width(arr, shape, op.attrs["order"])
+        a, size = self.name(arr), v.type.dtype.itemsize
+        # Zero padding comes with cp.async's zero fill: pieces that reach past the row's end copy in one go.
+        zero = op.attrs["padding"] == "zero" or (op.attrs["padding"] == "undetermined" and not self.poison)
         if vec:
-            t, a = self.name(v), self.name(arr)
             self._vector_loop(arr, idx, shape, vec,
-                              lambda i, p: self.line(f"*(tw_v16*)&{t}[{i}] = tw_load16({p});"),
-                              lambda i, j, ok, off: self.line(f"{t}[{i} + {j}] = ({ok}) ? {a}.ptr[{off}] : {pad};"))
-            return
-        self.line(f"for (int i = threadIdx.x; i < {math.prod(shape)}; i += blockDim.x) {{")
-        self.depth += 1
-        ok, off = self._tile_access(arr, idx, shape, op.attrs["order"], "i")
-        self.line(f"{self.name(v)}[i] = ({ok}) ? {self.name(arr)}.ptr[{off}] : {pad};")
-        self.depth -= 1
-        self.line("}")
+                              lambda i, p, n: self.line(f"tw_cp_async<16>(&{t}[{i}], {p}, {n} * {size});"),
+                              lambda i, j, ok, off: self.line(f"{t}[{i} + {j}] = ({ok}) ? {a}.ptr[{off}] : {pad};"),
+                              partial=zero)
+        else:
+            self.line(f"for (int i = threadIdx.x; i < {math.prod(shape)}; i += blockDim.x) {{")
+            self.depth += 1
+            ok, off = self._tile_access(arr, idx, shape, op.attrs["order"], "i")
+            if size in (4, 8):  # a whole element per copy (4/8-byte cp.async.ca)
+                self.line(f"if ({ok}) tw_cp_async<{size}>(&{t}[i], &{a}.ptr[{off}], {size}); else {t}[i] = {pad};")
+            else:
+                self.line(f"{t}[i] = ({ok}) ? {a}.ptr[{off}] : {pad};")
+            self.depth -= 1
+            self.line("}")
+            return size in (4, 8)
+        return True
 
     def op_store(self, op):
         arr, *idx, tile = op.operands
@@ -125,7 +152,7 @@ class MemoryOps:
                     words = [" | ".join(f"((tw_u32)tw_bitcast<{bits}>({w}_{q * per + e}) << {8 * size * e})"
                                         for e in range(per)) for q in range(4)]
                 self.line(f"tw_store16({p}, tw_v16{{{', '.join(words)}}});")
-            self._vector_loop(arr, idx, shape, vec, fast,
+            self._vector_loop(arr, idx, shape, vec, lambda i, p, n: fast(i, p),
                               lambda i, j, ok, off: self.line(f"if ({ok}) {a}.ptr[{off}] = "
                                                               f"{self.ref(tile, f'({i} + {j})')};"))
             return

@@ -7,7 +7,7 @@ warps go through shared memory (reduce_lanes picks the plan). argmax/argmin carr
 with NumPy's tie and NaN rules (tw_arg_combine). Scans and non-tensor-core matmuls are plain loops, one
 output (or scan line) per thread; fp16/bf16 matmuls use tensor cores on sm_80+ (tensorcore.py).
 
-Next steps: warp-shuffle scans, ldmatrix and wgmma (sm_90) for matmul."""
+Next steps: warp-shuffle scans, wgmma (sm_90) for matmul."""
 from __future__ import annotations
 
 import math

@@ -38,8 +38,11 @@ class Storage:
     `staged(op)` says which other ops need a buffer for the duration of the op: True for one element
     of their result (a scalar handed from one thread to all), or a number of bytes of scratch."""
 
-    def __init__(self, fn, staged=lambda op: False, inline=None):
+    def __init__(self, fn, staged=lambda op: False, inline=None, pinned=None):
         self.inline = inline or {}  # fused values (fusion.py): no storage; their operands live to the use
+        # {value id: for op}: a tile loaded twice over (double buffering, pipeline.py) in the value's own
+        # storage and in ("next", id), both live for the whole loop.
+        self.pinned = pinned or {}
         self.pos, self.end, self.defined, self.uses = {}, {}, {}, []
         self.staged_ops, self.ops = [], []
         self._staged = staged
@@ -99,7 +102,11 @@ class Storage:
                     seen.update(m.id for m in members)
                 continue
             for r in op.results:
-                if is_tile(r) and r.id not in seen and r.id not in self.inline:
+                if r.id in self.pinned:
+                    loop = self.pinned[r.id]
+                    span = (self.pos[id(loop)], max(self.end[id(loop)], last[r.id]), nbytes(r.type))
+                    out += [(*span, [r.id]), (*span, [("next", r.id)])]
+                elif is_tile(r) and r.id not in seen and r.id not in self.inline:
                     out.append((start, last[r.id], nbytes(r.type), [r.id]))
             if op in self.staged_ops:
                 size = self._staged(op)

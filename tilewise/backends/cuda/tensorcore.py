@@ -5,8 +5,11 @@ the same fragments in plain C++). A mixin of codegen.KernelGen, used by reduce.R
 Applies where the tile shapes fit whole fragments (M % 16, N % 8, K % 16, no batch) and the result is
 float32/float16/bfloat16; each warp owns 16x8 output tiles and walks K. The generated code keeps the
 scalar loop next to it, taken on sm_70/75 (the `__CUDA_ARCH__ >= 800` guard) and where blockDim.x is
-not a multiple of 32. Operands come from the tiles in shared memory: A's fragment registers are 32-bit
-loads of adjacent elements, B's pack two elements of a column (next step: ldmatrix(.trans))."""
+not a multiple of 32. Operands come from the tiles in shared memory through ldmatrix: `.x4` gives A's
+four 8x8 quarters, `.x2.trans` the two 8x8 halves of the row-major B as column fragments (tilewise.cuh's
+tw_ldmatrix_*; emulator.h exchanges the lanes' row addresses like the hardware). Its rows must be
+16-byte aligned: where that could fail, fragments are gathered with 32-bit loads and packed pairs.
+Next step: wgmma on sm_90."""
 from __future__ import annotations
 
 import math
@@ -28,6 +31,15 @@ def mma_fits(op):
 
 
 class TensorCoreOps:
+    def ldmatrix_fits(self, x, y):
+        """Whether every row ldmatrix reads is 16-byte aligned: both operands start on a 16-byte boundary
+        of shared memory and their rows (K and N 16-bit elements) are whole multiples of 16 bytes. Holds
+        whenever mma_fits does (storage.ALIGN is 16); checked so that a layout change falls back."""
+        m, k, n = x.type.shape[-2], x.type.shape[-1], y.type.shape[-1]
+        off = self.storage.offset
+        return (all(v.id in off and off[v.id] % 16 == 0 for v in (x, y)) and (2 * k) % 16 == 0
+                and (2 * n) % 16 == 0 and m % 16 == 0)
+
     def emit_mma(self, op):
         """The tensor-core loop (inside `#if`): each warp takes 16x8 tiles of the result in turn."""
         x, y, *acc = op.operands
@@ -39,8 +51,8 @@ class TensorCoreOps:
         # The loop depends on the warp only: all 32 lanes run the same trips (mma.sync needs them all).
         self.line(f"for (int tile = threadIdx.x >> 5; tile < {(m // 16) * (n // 8)}; tile += blockDim.x >> 5) {{")
         self.depth += 1
-        self.line(f"const int r0 = (tile / {n // 8}) * 16 + gid, c0 = (tile % {n // 8}) * 8 + tig * 2, "
-                  f"cb = (tile % {n // 8}) * 8 + gid;")
+        self.line(f"const int rt = (tile / {n // 8}) * 16, ct = (tile % {n // 8}) * 8;")
+        self.line("const int r0 = rt + gid, c0 = ct + tig * 2;")
         spots = [("r0", "c0"), ("r0", "c0 + 1"), ("(r0 + 8)", "c0"), ("(r0 + 8)", "c0 + 1")]
         if acc:
             init = [X.widen(f"{self.name(acc[0])}[{r} * {n} + {c}]", out_dt) for r, c in spots]
@@ -49,11 +61,19 @@ class TensorCoreOps:
         self.line(f"float d[4] = {{{', '.join(init)}}};")
         self.line(f"for (int kk = 0; kk < {k}; kk += 16) {{")
         self.depth += 1
-        a = [f"tw_pair({xs} + {r} * {k} + kk + tig * 2{off})" for off in ("", " + 8") for r in ("r0", "(r0 + 8)")]
-        self.line(f"const tw_u32 a[4] = {{{', '.join(a)}}};")
-        b = [f"tw_pack2({ys}[(kk + tig * 2 + {q}) * {n} + cb], {ys}[(kk + tig * 2 + {q + 1}) * {n} + cb])"
-             for q in (0, 8)]
-        self.line(f"const tw_u32 b[2] = {{{', '.join(b)}}};")
+        if self.ldmatrix_fits(x, y):
+            # Lane 8q + r: row r of A's quarter q (q & 1: rows + 8, q >> 1: columns + 8); lane r (+ 8) for
+            # row r of B's upper (lower) 8x8 half. Lanes 16..31 repeat 0..15 (x2 ignores them).
+            self.line("tw_u32 a[4], b[2];")
+            self.line(f"tw_ldmatrix_x4(a, {xs} + (rt + (lane & 7) + ((lane >> 3) & 1) * 8) * {k} + kk + "
+                      "(lane >> 4) * 8);")
+            self.line(f"tw_ldmatrix_x2_trans(b, {ys} + (kk + (lane & 15)) * {n} + ct);")
+        else:
+            a = [f"tw_pair({xs} + {r} * {k} + kk + tig * 2{off})" for off in ("", " + 8") for r in ("r0", "(r0 + 8)")]
+            self.line(f"const tw_u32 a[4] = {{{', '.join(a)}}};")
+            b = [f"tw_pack2({ys}[(kk + tig * 2 + {q}) * {n} + ct + gid], "
+                 f"{ys}[(kk + tig * 2 + {q + 1}) * {n} + ct + gid])" for q in (0, 8)]
+            self.line(f"const tw_u32 b[2] = {{{', '.join(b)}}};")
         self.line(f"tw_mma_m16n8k16<{t}>(d, a, b);")
         self.depth -= 1
         self.line("}")

@@ -9,6 +9,8 @@
 #define TW_EMULATOR 1
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <atomic>
@@ -126,7 +128,80 @@ inline void mma_m16n8k16(float (&d)[4], const unsigned (&a)[4], const unsigned (
     d[i] = (float)sum;
   }
 }
+
+// ldmatrix.sync.aligned.m8n8.{x1,x2,x4}[.trans].shared.b16: like a shuffle, every lane publishes its row
+// address in the warp's exchange buffer; lane l's register i is then built from the rows that lanes
+// 8i..8i+7 handed over: row l/4, elements 2(l%4) and 2(l%4)+1 (.trans: element l/4 of rows 2(l%4) and
+// 2(l%4)+1). TW_EMU_LDMATRIX_SWAP=1 deliberately swaps the two layouts (tests prove they can fail).
+// A row that is not 16-byte aligned is a code generator bug (the hardware faults): abort.
+template <int N, bool TRANS>
+inline void ldmatrix(unsigned* r, const void* row) {
+#if defined(TW_EMU_LDMATRIX_SWAP) && TW_EMU_LDMATRIX_SWAP
+  constexpr bool trans = !TRANS;
+#else
+  constexpr bool trans = TRANS;
+#endif
+  if ((unsigned long long)row & 15u) {
+    fprintf(stderr, "tilewise emulator: ldmatrix row address %p is not 16-byte aligned\n", row);
+    abort();
+  }
+  warp_t* w = warp;
+  unsigned p = parity;
+  parity ^= 1u;
+  w->slot[p][lane] = (unsigned long long)row;
+  w->bar->arrive_and_wait();
+  unsigned gid = lane >> 2, tig = lane & 3;
+  for (int i = 0; i < N; ++i) {
+    unsigned short lo, hi;
+    if (trans) {
+      lo = ((const unsigned short*)w->slot[p][8 * i + 2 * tig])[gid];
+      hi = ((const unsigned short*)w->slot[p][8 * i + 2 * tig + 1])[gid];
+    } else {
+      const unsigned short* src = (const unsigned short*)w->slot[p][8 * i + gid];
+      lo = src[2 * tig];
+      hi = src[2 * tig + 1];
+    }
+    r[i] = (unsigned)lo | ((unsigned)hi << 16);
+  }
+}
 }  // namespace tw_emu
+
+// cp.async (tilewise.cuh's tw_cp_async): each thread queues its copies; commit closes a group, and
+// wait<G> performs the oldest groups until at most G are left. So data only lands at the wait: a kernel
+// that reads its tile before waiting (and the barrier after it) reads stale shared memory, as a GPU may.
+// A misaligned shared-memory side or 16-byte source is a code generator bug (the hardware faults):
+// abort. (4/8-byte copies are whole elements, where the plain path makes the same access.)
+namespace tw_emu {
+struct async_copy {
+  void* dst;
+  const void* src;
+  int n, src_bytes;
+};
+inline thread_local std::vector<async_copy> async_open;                 // issued, not committed
+inline thread_local std::vector<std::vector<async_copy>> async_groups;  // committed, oldest first
+}  // namespace tw_emu
+template <int N>
+inline void tw_cp_async(void* dst, const void* src, int src_bytes) {
+  if (((unsigned long long)dst | (N == 16 ? (unsigned long long)src : 0ull)) & (N - 1)) {
+    fprintf(stderr, "tilewise emulator: cp.async of %d bytes from %p to %p is misaligned\n", N, src, dst);
+    abort();
+  }
+  tw_emu::async_open.push_back({dst, src, N, src_bytes});
+}
+inline void tw_cp_async_commit() {
+  tw_emu::async_groups.push_back(std::move(tw_emu::async_open));
+  tw_emu::async_open.clear();
+}
+template <int G>
+inline void tw_cp_async_wait() {
+  auto& groups = tw_emu::async_groups;
+  while (groups.size() > (size_t)G) {
+    for (const auto& c : groups.front())
+      for (int b = 0; b < c.n; ++b)
+        ((unsigned char*)c.dst)[b] = b < c.src_bytes ? ((const unsigned char*)c.src)[b] : (unsigned char)0;
+    groups.erase(groups.begin());
+  }
+}
 
 inline void __syncwarp(unsigned mask = 0xffffffffu) { (void)mask; tw_emu::warp->bar->arrive_and_wait(); }
 template <class T>

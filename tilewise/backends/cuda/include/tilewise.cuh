@@ -2,7 +2,7 @@
 //
 // Self-contained on purpose: NVRTC from the pip wheels has no CUDA headers (no cuda_fp16.h before
 // NVRTC 13.3's bundled headers), so fp16 goes through inline PTX and bf16/tf32 rounding is integer
-// code. Generated kernels reach hardware intrinsics (barriers, atomics, fences) only through the
+// code. Generated kernels reach hardware intrinsics (barriers, atomics, fences, ldmatrix, cp.async) only via the
 // tw_* wrappers below, which emulator.h re-implements with std::thread/std::barrier/std::atomic_ref
 // so the host C++ compiler can build and run the very same kernel source.
 //
@@ -367,6 +367,50 @@ TW_DEV void tw_store16(void* p, tw_v16 v) {
 #endif
 }
 
+// ---- cp.async: global -> shared copies that bypass the registers (sm_80+) -------------------------
+// tw_cp_async<N>(dst, src, src_bytes) copies N (4, 8 or 16) bytes to shared memory: the first src_bytes
+// from global memory, the rest zero (cp.async's src-size operand: zero padding for free). dst and src
+// are aligned to N (the caller checks src for N == 16; smaller copies are whole elements). Nothing is
+// written for sure until tw_cp_async_commit() closes the thread's group of copies and
+// tw_cp_async_wait<G>() waits until at most G groups are still in flight; other threads see the data
+// only after the barrier that follows. Before sm_80 the copy is a plain load and store.
+template <int N>
+TW_DEV void tw_copy_bytes(void* dst, const void* src, int src_bytes) {
+  if (src_bytes == N) {
+    if (N == 16) *(tw_v16*)dst = tw_load16(src);
+    else if (N == 8) *(tw_u64*)dst = *(const tw_u64*)src;
+    else *(tw_u32*)dst = *(const tw_u32*)src;
+    return;
+  }
+  for (int b = 0; b < N; ++b) ((tw_u8*)dst)[b] = b < src_bytes ? ((const tw_u8*)src)[b] : (tw_u8)0;
+}
+#ifndef TW_EMULATOR
+template <int N>
+TW_DEV void tw_cp_async(void* dst, const void* src, int src_bytes) {
+#if __CUDA_ARCH__ >= 800
+  const tw_u32 d = (tw_u32)__cvta_generic_to_shared(dst);
+  if (N == 16)  // .cg: 16-byte copies skip L1 (the tile is read once, from shared memory)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(src_bytes) : "memory");
+  else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;" ::"r"(d), "l"(src), "n"(N), "r"(src_bytes)
+                 : "memory");
+#else
+  tw_copy_bytes<N>(dst, src, src_bytes);
+#endif
+}
+TW_DEV void tw_cp_async_commit() {
+#if __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+template <int G>
+TW_DEV void tw_cp_async_wait() {
+#if __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;" ::"n"(G) : "memory");
+#endif
+}
+#endif
+
 // ---- tensor cores: one warp-wide mma.sync.aligned.m16n8k16 (fp16/bf16 in, fp32 accumulate) -------
 // D (16x8) += A (16x16, row-major) * B (16x8, column-major), fragments as the PTX ISA lays them out, with
 // gid = lane / 4 and tig = lane % 4 (each 32-bit register holds two elements, the lower index in the
@@ -399,6 +443,33 @@ template <class T>
 inline void tw_mma_m16n8k16(float (&d)[4], const tw_u32 (&a)[4], const tw_u32 (&b)[2]) {
   tw_emu::mma_m16n8k16(d, a, b, [](tw_u32 h) { return (double)tw_widen(tw_bitcast<T>((tw_u16)h)); });
 }
+#endif
+// ldmatrix: the warp loads 8x8 matrices of 16-bit elements from shared memory straight into mma fragments.
+// Lane 8i + r hands over the address of row r of matrix i (16 bytes, 16-byte aligned); register i of
+// lane l then holds row l/4, columns 2(l%4) and 2(l%4)+1 of matrix i (.trans: rows 2(l%4) and 2(l%4)+1
+// of column l/4, i.e. the transposed matrix's fragment). So A's four 8x8 quarters (x4) are a[0..3] and
+// the two 8x8 halves of a row-major K x 8 B (x2.trans) are b[0..1]. emulator.h exchanges the addresses
+// across the warp the same way. Called only where __CUDA_ARCH__ >= 800 (with the mma), all 32 lanes.
+#ifndef TW_EMULATOR
+TW_DEV void tw_ldmatrix_x4(tw_u32 (&r)[4], const void* row) {
+#if __CUDA_ARCH__ >= 750
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"((tw_u32)__cvta_generic_to_shared(row))
+               : "memory");
+#endif
+}
+TW_DEV void tw_ldmatrix_x2_trans(tw_u32 (&r)[2], const void* row) {
+#if __CUDA_ARCH__ >= 750
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];"
+               : "=r"(r[0]), "=r"(r[1])
+               : "r"((tw_u32)__cvta_generic_to_shared(row))
+               : "memory");
+#endif
+}
+#else
+inline void tw_ldmatrix_x4(tw_u32 (&r)[4], const void* row) { tw_emu::ldmatrix<4, false>(r, row); }
+inline void tw_ldmatrix_x2_trans(tw_u32 (&r)[2], const void* row) { tw_emu::ldmatrix<2, true>(r, row); }
 #endif
 // Two adjacent 16-bit elements (the first at an even index, 4-byte aligned) as one fragment register.
 template <class T> TW_DEV tw_u32 tw_pair(const T* p) { return *(const tw_u32*)p; }
