@@ -67,10 +67,10 @@ class KernelGen:
         self.frame_bytes += n * t.dtype.itemsize + 32
         return Buf(_opaque(slot), t.dtype, t.shape)
 
-    def slot(self, llty, nbytes=16, align=None):
+    def slot(self, llty, nbytes=16, align=None, name=""):
         """A scratch stack slot: register-sized ones (accumulators) become SSA values after SROA."""
         self.frame_bytes += nbytes
-        slot = self.allocas.alloca(llty)
+        slot = self.allocas.alloca(llty, name=name)
         if align:
             slot.align = align
         return _opaque(slot)

@@ -9,10 +9,10 @@ reshape). An inlined value has no buffer; each consumer computes its element whe
 defining block, an inlined value's operands are still live and unchanged wherever the consumer runs (a
 region's carried buffers change only at its yield, which is not a consumer).
 
-A load is inlined on the same terms (one use, of its own shape) when no op between it and the ops that
-really read it (through inlined users) may write memory, and none of those is a store into the same
-array, so reading later reads the same values. Its use then reads the array directly, one pass
-over the data instead of a copy into a tile buffer first; a consumer of inlined loads is emitted twice
+A load is inlined on the same terms (up to `_LOAD_USES` uses, of its own shape) when no op between it
+and the ops that really read it (through inlined users) may write memory, and none of those is a store
+into the same array, so reading later reads the same values. Its uses then read the array directly
+instead of a copy into a tile buffer made first; a consumer of inlined loads is emitted twice
 (`versioned`): a fast loop when every inlined load's tile lies inside its array, and a checked one
 that reads padding elsewhere.
 
@@ -27,6 +27,10 @@ from .elements import I1, I64, bitcast, cast, const, host_value, mem_type, to_re
 ELEMENTWISE = ("unary", "binary", "where", "cast", "bitcast", "broadcast", "constant", "arange")
 _FREE = ("constant", "broadcast", "arange")  # inlined into any number of uses: no arithmetic is repeated
 _WRITES = ("store", "scatter", "atomic")
+# A load read by up to this many ops is read by each from the array, not copied into a buffer first:
+# softmax's rows feed the max and `x - max`, a layer norm's feed the sum and `x - mean`. Each re-read
+# costs what reading a buffer would (the data is as near in the cache), and the copy pass is saved.
+_LOAD_USES = 2
 
 
 class At:
@@ -65,11 +69,11 @@ def plan(fn):
             continue
         if op.name in _FREE or unit_reshape(op):  # index remaps and constants: no arithmetic repeated
             inlined.add(v.id)
-        elif len(users) == 1 and _same_count(users[0][0], v):
-            if op.name == "load":
+        elif op.name == "load":
+            if len(users) <= _LOAD_USES and all(_same_count(u, v) for u, _, _ in users):
                 loads.append(op)
-            else:
-                inlined.add(v.id)
+        elif len(users) == 1 and _same_count(users[0][0], v):
+            inlined.add(v.id)
 
     def readers(v):
         """The ops that really read v's elements: its users, or, for inlined users, their readers."""

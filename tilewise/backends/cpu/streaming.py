@@ -23,6 +23,7 @@ MIN_ROW_BYTES = 256
 CHUNK_BYTES = 2048          # the stack buffer a row is computed into, a chunk at a time
 LINE_BYTES = 64             # a cache line: the unit streaming stores write whole
 COPY_FN = "tw_stream_copy"
+CHUNK_NAME = "stream.chunk"  # the chunk buffers' name in the IR
 
 
 def applies(g, arr, shape):
@@ -46,7 +47,7 @@ def store(g, arr, tile, shape, row_ptr):
     size = arr.dt.itemsize  # bool is stored as one byte, like NumPy's
     length = shape[-1]
     chunk = max(1, min(length, CHUNK_BYTES // size))
-    buf = g.slot(ir.ArrayType(t, chunk), chunk * size + LINE_BYTES, LINE_BYTES)
+    buf = g.slot(ir.ArrayType(t, chunk), chunk * size + LINE_BYTES, LINE_BYTES, name=CHUNK_NAME)
     copy = _copy_fn(g)
     g.streaming_used = True
     with g.nest(shape[:-1]) as outer:
