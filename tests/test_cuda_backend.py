@@ -550,3 +550,26 @@ def test_unravel_and_ravel_agree_with_numpy():
                   (c.replace("/", "//") for c in codegen.unravel("i", shape))]
         assert tuple(coords) == np.unravel_index(flat, shape)
         assert eval(codegen.ravel([str(c) for c in coords], shape)) == flat < math.prod(shape)
+
+
+@tw.kernel
+def wide_rows_minus_max(x, y, TM: tw.Constant[int], TN: tw.Constant[int]):
+    rows = tw.load(x, index=(tw.bid(0), 0), shape=(TM, TN), padding_mode=ZERO)
+    tw.store(y, index=(tw.bid(0), 0), tile=rows - tw.max(rows, axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize("arch, fits", [("sm_80", True), ("sm_75", False)])
+def test_kernels_over_48_kb_of_shared_memory_run_where_the_arch_allows(monkeypatch, rng, arch, fits):
+    """64 KB of rows: dynamic shared memory on the emulated sm_80 (163 KB per CTA), refused on sm_75."""
+    monkeypatch.setenv("TILEWISE_EMULATED_ARCH", arch)
+    wide_rows_minus_max.runtime_cache.clear()
+    x = rand(rng, (37, 1000), np.float32)
+    y = np.full_like(x, np.nan)
+    with on("cuda-emulated"):
+        if not fits:
+            with pytest.raises(tw.TileUnsupportedError, match=f"on {arch}"):
+                tw.launch(None, (3,), wide_rows_minus_max, (x, y, 16, 1024))
+            return
+        tw.launch(None, (3,), wide_rows_minus_max, (x, y, 16, 1024))
+        assert "TW_DYNAMIC_SHARED" in tw.compile(wide_rows_minus_max, (x, y, 16, 1024), target="cuda-emulated").code
+    np.testing.assert_array_equal(y, x - x.max(axis=1, keepdims=True))

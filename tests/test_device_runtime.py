@@ -296,3 +296,38 @@ def test_gpu_check_report_block():
                             3000.0, rows)
     assert "| vector add fp32 | 1,000 | 2.000 | 6000.0 GB/s | 200% | 0.0e+00 | 1.000 | 0.50x | n/a |" in text
     assert "| matmul fp16 | 4096^3 | 1.000 | 2000.0 TFLOP/s |  |" in text and "nvrtc 13.0" in text
+
+
+def test_the_cuda_driver_opts_into_dynamic_shared_memory(monkeypatch):
+    """driver_cuda.py against a stand-in for cuda.core/cuda.bindings (no GPU here): a kernel over 48 KB
+    opts in once at load, up to the device's limit, and every launch requests its bytes."""
+    from types import SimpleNamespace
+
+    from tilewise.backends.cuda import codegen
+    from tilewise.runtime import driver_cuda
+    calls, kernel = [], SimpleNamespace(handle="kernel-handle")
+    cu = SimpleNamespace(
+        CUresult=SimpleNamespace(CUDA_SUCCESS=0),
+        CUfunction_attribute=SimpleNamespace(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES="max-dynamic"),
+        CUdevice=lambda n: ("device", n),
+        cuKernelSetAttribute=lambda *a: calls.append(("set", *a)) or (0,),
+        cuLaunchKernel=lambda *a: calls.append(("launch", *a)) or (0,))
+    module = SimpleNamespace(get_kernel=lambda name: kernel)
+    core = SimpleNamespace(ObjectCode=SimpleNamespace(from_cubin=lambda binary: module))
+    monkeypatch.setattr(driver_cuda, "_core", lambda: (core, cu))
+    monkeypatch.setattr(codegen, "kernel_name", lambda fn: "k")
+    drv = object.__new__(driver_cuda.CudaDriver)
+    drv._cu, drv.ordinal, drv.name = cu, 1, "a GPU"
+    drv.device = SimpleNamespace(properties=SimpleNamespace(max_shared_memory_per_block_optin=100_000))
+    exe = SimpleNamespace(binary=b"", fn=SimpleNamespace(name="wide"), resources={"dynamic_shared_bytes": 65_600})
+    loaded = drv.load(exe)
+    assert calls == [("set", "max-dynamic", 65_600, "kernel-handle", ("device", 1))]
+    drv.launch(loaded, (4, 1, 1), 128, [np.zeros(2)], SimpleNamespace(cu="stream"), shared=65_600)
+    assert calls[1][:9] == ("launch", "kernel-handle", 4, 1, 1, 128, 1, 1, 65_600) and calls[1][9] == "stream"
+    exe.resources["dynamic_shared_bytes"] = 100_001
+    with pytest.raises(tw.TileLaunchError, match="needs 100001 bytes of shared memory per block; a GPU allows 100000"):
+        drv.load(exe)
+    exe.resources["dynamic_shared_bytes"] = 0
+    calls.clear()
+    drv.load(exe)
+    assert calls == []   # 48 KB or less: static shared memory, nothing to opt into

@@ -93,7 +93,7 @@ def run(device, fn, exe, values, grid, stream):
         loaded = state.loaded[id(exe)] = (device.driver.load(exe), exe)  # exe kept: id() stays unique
     bufs = pack(fn.params, values, state.status.ptr)
     device.driver.launch(loaded[0], grid, exe.resources.get("threads_per_cta", 128), bufs, stream,
-                         prints=exe.prints, keep=values)
+                         prints=exe.prints, keep=values, shared=exe.resources.get("dynamic_shared_bytes", 0))
     # A kernel that asserts or prints waits for itself: the failure or the output belongs to this call.
     if exe.asserts or exe.prints:
         stream.synchronize()

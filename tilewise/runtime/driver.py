@@ -90,9 +90,10 @@ class DeviceDriver:
         """The launchable form of a backend executable on this device (a cubin's kernel, a host library)."""
         raise NotImplementedError
 
-    def launch(self, loaded, grid, block: int, bufs, stream: DriverStream, prints=(), keep=()):
+    def launch(self, loaded, grid, block: int, bufs, stream: DriverStream, prints=(), keep=(), shared=0):
         """Enqueue one launch. `bufs`: one NumPy buffer per kernel parameter, in order (the storage
-        cuLaunchKernel copies the parameters from); `keep`: objects that must live until it has run."""
+        cuLaunchKernel copies the parameters from); `keep`: objects that must live until it has run;
+        `shared`: bytes of dynamic shared memory per block (`load` opted into them)."""
         raise NotImplementedError
 
     def owns(self, ptr: int) -> bool:

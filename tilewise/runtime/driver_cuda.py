@@ -144,13 +144,23 @@ class CudaDriver(DeviceDriver):
     def load(self, exe):
         core, _ = _core()
         from ..backends.cuda.codegen import kernel_name
-        return core.ObjectCode.from_cubin(exe.binary).get_kernel(kernel_name(exe.fn))
+        kernel = core.ObjectCode.from_cubin(exe.binary).get_kernel(kernel_name(exe.fn))
+        dynamic = exe.resources.get("dynamic_shared_bytes", 0)
+        if dynamic:  # over 48 KB of shared memory: opt in, up to what this device allows a CTA
+            optin = getattr(self.device.properties, "max_shared_memory_per_block_optin", None)
+            if optin is not None and dynamic > optin:
+                raise TileLaunchError(f"kernel '{exe.fn.name}' needs {dynamic} bytes of shared memory per block; "
+                                      f"{self.name} allows {optin}: use smaller tile shapes")
+            attr = self._cu.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+            _check(self._cu.cuKernelSetAttribute(attr, dynamic, kernel.handle, self._cu.CUdevice(self.ordinal)),
+                   "opting into dynamic shared memory")
+        return kernel
 
-    def launch(self, loaded, grid, block, bufs, stream, prints=(), keep=()):
+    def launch(self, loaded, grid, block, bufs, stream, prints=(), keep=(), shared=0):
         params = (ctypes.c_void_p * len(bufs))(*[b.ctypes.data for b in bufs])
         # cuLaunchKernel copies the parameter values before it returns, so `bufs` may go afterwards.
-        _check(self._cu.cuLaunchKernel(loaded.handle, *grid, block, 1, 1, 0, stream.cu, ctypes.addressof(params), 0),
-               "a kernel launch")
+        _check(self._cu.cuLaunchKernel(loaded.handle, *grid, block, 1, 1, shared, stream.cu,
+                                       ctypes.addressof(params), 0), "a kernel launch")
 
     def synchronize(self):
         self.device.sync()

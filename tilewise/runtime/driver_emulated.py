@@ -181,8 +181,9 @@ class EmulatedDriver(DeviceDriver):
         from ..backends.cuda import emulator
         return emulator.load(exe.code)
 
-    def launch(self, loaded, grid, block, bufs, stream, prints=(), keep=()):
+    def launch(self, loaded, grid, block, bufs, stream, prints=(), keep=(), shared=0):
         from ..backends.cuda import emulator, emulator_threads
+        # `shared` (dynamic shared memory) needs no request here: the library holds its kernel's arena.
 
         def work():  # holds `keep`: the arrays outlive the launch, however soon the caller drops them
             emulator.call(loaded, bufs, grid, emulator_threads(), prints)

@@ -13,20 +13,31 @@ import os
 from ...errors import TileLaunchError, TileUnsupportedError
 from . import emulator, nvrtc
 from .codegen import THREADS, generate
-from .storage import is_tile, nbytes
-
-STATIC_SHARED_LIMIT = 48 * 1024  # bytes of static __shared__ memory per CTA on every arch
+from .storage import STATIC_SHARED_LIMIT, is_tile, nbytes, shared_limit
 
 
 def _resources(gen, **more):
-    return {"threads_per_cta": THREADS, "shared_bytes": gen.storage.total, **more}
+    """`dynamic_shared_bytes`: what a launch must request (and opt into) beyond the static 48 KB."""
+    total = gen.storage.total
+    return {"threads_per_cta": THREADS, "shared_bytes": total,
+            "dynamic_shared_bytes": total if total > STATIC_SHARED_LIMIT else 0, **more}
+
+
+def _fitting(fn, arch, poison=False):
+    """(code, gen) whose tiles fit the shared memory of `arch`: double-buffered loads give up their
+    second buffers where those would not fit; a kernel that does not fit even so is refused."""
+    code, gen = generate(fn, poison)
+    limit = shared_limit(arch)
+    if gen.storage.total > limit and gen.pipelined:
+        code, gen = generate(fn, poison, pipeline=False)
+    _check_shared_memory(fn, gen.storage.total, limit, arch)
+    return code, gen
 
 
 class CudaExecutable:
     def __init__(self, fn, arch):
         self.fn, self.arch = fn, arch
-        self.code, gen = generate(fn)
-        _check_shared_memory(fn, gen.storage.total)
+        self.code, gen = _fitting(fn, arch)
         self.binary, info = nvrtc.compile_cubin(self.code, arch, name=f"{fn.name}.cu")
         self.resources = _resources(gen, arch=arch, **info)
         self.asserts, self.prints = gen.asserts, gen.prints
@@ -36,17 +47,17 @@ class CudaExecutable:
         run_host_arrays(self.fn, self, args, grid)
 
 
-def _check_shared_memory(fn, total):
-    """Refuse, before NVRTC does with a ptxas message, a kernel whose live tiles need more shared memory
-    than a CTA may declare statically; point at the op that makes the largest tile."""
-    if total <= STATIC_SHARED_LIMIT:
+def _check_shared_memory(fn, total, limit, arch):
+    """Refuse, before NVRTC or the driver would, a kernel whose live tiles need more shared memory than a
+    CTA may use on `arch`; point at the op that makes the largest tile."""
+    if total <= limit:
         return
     ops = [op for op in fn.walk() if op.results and is_tile(op.results[0])]
     big = max(ops, key=lambda op: nbytes(op.results[0].type), default=None)
     what = f"; the largest is {big.results[0].type} ({nbytes(big.results[0].type)} bytes)" if big else ""
     raise TileUnsupportedError(
         f"kernel '{fn.name}' needs {total} bytes of shared memory for the tiles it keeps live on the GPU, "
-        f"more than the {STATIC_SHARED_LIMIT} bytes (48 KB) a CTA can declare{what}; use smaller tile "
+        f"more than the {limit} bytes ({limit >> 10} KB) a CTA may use on {arch}{what}; use smaller tile "
         "shapes (tilewise keeps tiles in shared memory on the cuda backend)", big.loc if big else None)
 
 
@@ -78,8 +89,8 @@ class EmulatedExecutable:
         self.asserts, self.prints = gen.asserts, gen.prints  # what a device launch (runtime) reports
 
     def _variant(self, poison):
-        if poison not in self._variants:
-            self._variants[poison] = generate(self.fn, poison)
+        if poison not in self._variants:  # held to the shared memory of the GPU it stands for
+            self._variants[poison] = _fitting(self.fn, os.environ.get("TILEWISE_EMULATED_ARCH", "sm_80"), poison)
         return self._variants[poison]
 
     def run(self, args, grid):

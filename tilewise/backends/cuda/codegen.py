@@ -26,7 +26,7 @@ from .memory import MemoryOps
 from .pipeline import Pipeline, pipelined_loads
 from .printing import Printing
 from .reduce import ReduceOps, reduce_scratch
-from .storage import Storage, is_tile
+from .storage import STATIC_SHARED_LIMIT, Storage, is_tile
 from .tensorcore import TensorCoreOps
 
 THREADS = 128
@@ -47,11 +47,12 @@ def _staged(op):
 
 
 class KernelGen(MemoryOps, ReduceOps, TensorCoreOps, Pipeline, ControlFlow, Printing):
-    def __init__(self, fn, poison=False):
+    def __init__(self, fn, poison=False, pipeline=True):
         self.fn, self.poison = fn, poison
         self.inline = inline_map(fn)
         self.exprs = {}  # value id -> expr(i) of a fused value (fusion.py), filled where it is defined
-        self.pipelined, pinned = pipelined_loads(fn)  # double-buffered loads (pipeline.py)
+        # double-buffered loads (pipeline.py); left out where their second buffers do not fit
+        self.pipelined, pinned = pipelined_loads(fn) if pipeline else ({}, {})
         self.storage = Storage(fn, _staged, self.inline, pinned)
         self.names, self.lines, self.depth = {}, [], 1
         self.asserts = []  # (message, loc) of each assert, numbered from 1 in tw_status[0]
@@ -129,7 +130,9 @@ class KernelGen(MemoryOps, ReduceOps, TensorCoreOps, Pipeline, ControlFlow, Prin
                f'#include "{HEADER}"', "",
                f'extern "C" __global__ void __launch_bounds__({THREADS}) {name}(',
                "    " + ",\n    ".join(params) + ") {"]
-        if self.storage.total:
+        if self.storage.total > STATIC_SHARED_LIMIT:  # opted into at launch (the driver sets the attribute)
+            out.append(f"  TW_DYNAMIC_SHARED(tw_smem, {self.storage.total});")
+        elif self.storage.total:
             out.append(f"  __shared__ __align__(16) unsigned char tw_smem[{self.storage.total}];")
         out += body + ["}", ""]
         out += self.emulator_entry(name)
@@ -258,7 +261,7 @@ class KernelGen(MemoryOps, ReduceOps, TensorCoreOps, Pipeline, ControlFlow, Prin
         self.line(f"if (!({self.name(op.operands[0])})) {{ tw_fail(tw_status, {len(self.asserts)}); return; }}")
 
 
-def generate(fn, poison=False):
+def generate(fn, poison=False, pipeline=True):
     """(CUDA C++ source, KernelGen) for one specialisation."""
-    gen = KernelGen(fn, poison)
+    gen = KernelGen(fn, poison, pipeline)
     return gen.generate(), gen

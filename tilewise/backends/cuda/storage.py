@@ -15,6 +15,22 @@ from ...ir.types import TileType
 ALIGN = 16
 LOOPS = ("for", "while")
 
+# Bytes of shared memory a CTA may declare statically on every architecture; above it the kernel takes
+# dynamic shared memory, which each architecture allows up to its own opt-in limit (SHARED_LIMITS).
+STATIC_SHARED_LIMIT = 48 * 1024
+# The opt-in maximum per CTA by compute capability (CUDA C++ Programming Guide, technical specifications).
+SHARED_LIMITS = {70: 96 << 10, 72: 96 << 10, 75: 64 << 10, 80: 163 << 10, 86: 99 << 10, 87: 163 << 10,
+                 89: 99 << 10, 90: 227 << 10, 100: 227 << 10, 101: 227 << 10, 103: 227 << 10, 110: 227 << 10,
+                 120: 99 << 10, 121: 99 << 10}
+
+
+def shared_limit(arch):
+    """The most shared memory a CTA may use on `arch` ("sm_90", "sm_90a"): the table's entry, or for an
+    architecture it does not know, that of the nearest older one it does."""
+    cc = int("".join(ch for ch in arch[3:] if ch.isdigit()))
+    known = [k for k in SHARED_LIMITS if k <= cc]
+    return SHARED_LIMITS[max(known)] if known else STATIC_SHARED_LIMIT
+
 
 def is_tile(v):
     return isinstance(v.type, TileType) and v.type.ndim >= 1

@@ -25,6 +25,8 @@
 #define __forceinline__
 #define __launch_bounds__(n)
 #define __shared__ static
+// Dynamic shared memory (kernels over 48 KB): a function static of the kernel's size, like static smem.
+#define TW_DYNAMIC_SHARED(name, bytes) static __attribute__((aligned(16))) unsigned char name[bytes]
 #define __align__(n) __attribute__((aligned(n)))
 #define TW_DEV inline
 // Libraries build with -fvisibility=hidden: each kernel library keeps its own kernel, statics and

@@ -13,6 +13,8 @@
 
 #ifndef TW_EMULATOR
 #define TW_DEV __device__ __forceinline__
+// Kernels over 48 KB of shared memory: the launch requests `bytes` (and opts into it; driver_cuda.py).
+#define TW_DYNAMIC_SHARED(name, bytes) extern __shared__ __align__(16) unsigned char name[]
 #endif
 
 typedef signed char tw_i8;
