@@ -6,6 +6,12 @@ import platform
 import statistics
 import time
 
+# Peers' thread pools must not spin after a call: a spinning pool takes cores from whatever runs next in
+# an interleaved round (measured: tilewise softmax 7.5 ms right after numba's OpenMP pool, 4.1 ms with
+# OMP_WAIT_POLICY=PASSIVE, numba's own time unchanged). numba loads OpenMP after this module is imported;
+# OpenBLAS reads its setting when NumPy loads, so cpu_matmul.py sets it first thing.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 def interleaved_medians(fns, repeat, warmup=2):
     """Median seconds of each function, after `warmup` untimed rounds, running them in turn so that

@@ -44,7 +44,8 @@ def parse_plain(out, target):
     nb = next((r for r in rows if r[0].startswith("numba")), None)
     peak = next((line.split(":", 1)[1].strip() for line in out.splitlines() if "peak" in line), "")
     limit = (tw[2].strip() + (f" of a nominal {peak.split('=')[-1].strip()}" if peak else "")).strip()
-    return {"kernel": out.splitlines()[0].split(",")[0], "tilewise_ms": tw[1], "baseline": base[0],
+    header = next(line for line in out.splitlines() if line and not line[0].isspace())
+    return {"kernel": header.split(",")[0], "tilewise_ms": tw[1], "baseline": base[0],
             "baseline_ms": base[1], "ratio": base[1] / tw[1], "target": target,
             "numba_ms": nb[1] if nb else None, "peers_ms": {}, "limit": limit}
 

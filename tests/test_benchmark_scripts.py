@@ -45,7 +45,7 @@ def test_script_runs_and_reports(backend, no_peers, capsys, script, argv):
 
 def test_run_all_table_from_plain_output():
     import run_all
-    out = "\n".join(["matmul 8x8x8 f32, tiles", "  tiles sweep: tiles=8x8x8 0.50 ms (first launch 0.1s)",
+    out = "\n".join(["  tiles sweep: tiles=8x8x8 0.50 ms (first launch 0.1s)", "matmul 8x8x8 f32, tiles",
                      "  tilewise cpu   2.00 ms  1.0 GFLOP/s",
                      "  numpy.matmul   1.00 ms  2.0 GFLOP/s", "  numba njit     4.00 ms  0.5 GFLOP/s",
                      "  nominal peak: 2 cores x 2 FMA x 8 lanes x 2 x 2.45 GHz = 157 GFLOP/s"])

@@ -60,6 +60,22 @@ def test_the_code_streams_only_where_it_may(rng):
         assert ("!nontemporal" in code) == streams and ("llvm.x86.sse.sfence" in code) == streams
 
 
+@tw.kernel
+def centred(a, c, TM: tw.Constant[int], TN: tw.Constant[int]):
+    x = tw.load(a, (tw.bid(0), 0), (TM, TN))
+    tw.store(c, (tw.bid(0), 0), x - tw.sum(x, axis=1, keepdims=True))
+
+
+def test_kernels_with_reductions_do_not_stream(rng):
+    """They are bound by compute, and the variant would only add compile time (kernel_may_stream)."""
+    a = random_array(rng, (4, 512), np.float32)
+    c = np.zeros_like(a)
+    code = tw.compile(centred, (a, c, 2, 512), target="cpu").code
+    assert "!nontemporal" not in code and streaming.CHUNK_NAME not in code
+    tw.launch(None, (2,), centred, (a, c, 2, 512))
+    np.testing.assert_allclose(c, a - a.astype(np.float64).sum(axis=1, keepdims=True), rtol=1e-5, atol=1e-5)
+
+
 def test_strided_and_transposed_destinations_take_the_plain_path(rng):
     a, b = random_array(rng, (6, 600), np.float32), random_array(rng, (6, 600), np.float32)
     wide = random_array(rng, (6, 1200), np.float32)

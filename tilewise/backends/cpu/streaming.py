@@ -9,9 +9,10 @@ cannot know), so a store that streams computes each row of the tile in chunks in
 the first aligned address, aligned non-temporal vectors, bytes after. The block runner ends with an
 `sfence`, so every streamed store is visible before the launch returns.
 
-Applies on x86-64 to stores whose tile rows are at least MIN_ROW_BYTES, when at run time the array's
-innermost walked stride is 1 and the whole array is at least STREAM_BYTES; every other store, and the
-checked (partial-tile) path, stores as before."""
+Applies on x86-64, in kernels without reductions, scans or matmuls (`kernel_may_stream`), to stores
+whose tile rows are at least MIN_ROW_BYTES, when at run time the array's innermost walked stride is 1
+and the whole array is at least STREAM_BYTES; every other store, and the checked (partial-tile) path,
+stores as before."""
 from __future__ import annotations
 
 from llvmlite import ir
@@ -24,11 +25,21 @@ CHUNK_BYTES = 2048          # the stack buffer a row is computed into, a chunk a
 LINE_BYTES = 64             # a cache line: the unit streaming stores write whole
 COPY_FN = "tw_stream_copy"
 CHUNK_NAME = "stream.chunk"  # the chunk buffers' name in the IR
+_COMPUTE = ("reduce", "scan", "matmul")
+
+
+def kernel_may_stream(fn, triple):
+    """Only kernels that map elements (no reduction, scan or matmul) get streaming variants: they are
+    bound by memory traffic, while those with reductions ran at 15-36% of the bandwidth, and the variant
+    added a fifth to softmax's compile time. x86-64 only (`sfence`, `movnt`)."""
+    return triple.startswith("x86_64") and not any(op.name in _COMPUTE for op in fn.walk())
 
 
 def applies(g, arr, shape):
-    """Whether this store gets a streaming variant (decided when the kernel is generated)."""
-    return g.streaming_ok and shape[-1] * arr.dt.itemsize >= MIN_ROW_BYTES
+    """Whether this store gets a streaming variant (decided when the kernel is generated). Not in the
+    copy of a loop that reads fused loads with bounds checks (fusion.versioned): only edge blocks take
+    it, and leaving it out there halves the extra code."""
+    return g.streaming_ok and not g.checked_loads and shape[-1] * arr.dt.itemsize >= MIN_ROW_BYTES
 
 
 def worth_it(g, arr, extents, strides):
@@ -78,6 +89,7 @@ def _copy_fn(g):
         return m.globals[COPY_FN]
     f = ir.Function(m, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64]), COPY_FN)
     f.linkage = "internal"
+    f.attributes.add("noinline")  # one copy in the object, however many stores stream: less to compile
     dst, src, n = f.args
     for a in (dst, src):
         a.add_attribute("noalias")
