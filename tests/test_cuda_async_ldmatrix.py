@@ -15,7 +15,6 @@ from conftest import env, random_array
 import tilewise as tw
 from tilewise import backends
 from tilewise.backends.cuda import EmulatedBackend, emulator
-from tilewise.backends.cuda.emulator import INCLUDE
 
 pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None,
                                 reason="the CUDA emulator needs a host C++20 compiler (g++ or $CXX)")
@@ -230,17 +229,8 @@ def test_missing_pipeline_wait_is_caught(rng):
 # ---- NVRTC: the instructions are there for sm_80/sm_90, without spills; sm_75 keeps the plain path --------
 
 def _ptx(code, arch):
-    from cuda.bindings import nvrtc
-    ok = nvrtc.nvrtcResult.NVRTC_SUCCESS
-    err, prog = nvrtc.nvrtcCreateProgram(code.encode(), b"kernel.cu", 0, [], [])
-    assert err == ok
-    opts = [f"--gpu-architecture=compute_{arch[3:]}".encode(), b"-std=c++17", f"-I{INCLUDE}".encode()]
-    assert nvrtc.nvrtcCompileProgram(prog, len(opts), opts)[0] == ok
-    _, size = nvrtc.nvrtcGetPTXSize(prog)
-    buf = b" " * size
-    nvrtc.nvrtcGetPTX(prog, buf)
-    nvrtc.nvrtcDestroyProgram(prog)
-    return buf.decode()
+    from tilewise.backends.cuda import nvrtc
+    return nvrtc.compile_ptx(code, arch)
 
 
 @pytest.mark.parametrize("arch", ["sm_75", "sm_80", "sm_90"])

@@ -1,6 +1,6 @@
 """The CUDA backend: its generated CUDA C++ runs under the host emulator ("cuda-emulated") and must match
 the reference backend; the same source compiles with NVRTC for sm_80 and sm_90 where cuda-core is
-installed (CI installs only [dev], so those tests skip there).
+installed (the [dev] extra that CI installs includes it; elsewhere those tests skip).
 
 These tests choose their backends themselves instead of taking the shared `backend` fixture (which
 also runs every other kernel test on cuda-emulated wherever g++ is found), so they run even with

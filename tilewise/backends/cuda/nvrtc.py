@@ -93,3 +93,27 @@ def compile_cubin(code: str, arch: str, name="tilewise"):
         meta = json.dumps(info).encode()
         diskcache.put(NAMESPACE, key, len(meta).to_bytes(4, "little") + meta + cubin)
     return cubin, info
+
+
+def compile_ptx(code: str, arch: str, name="tilewise.cu") -> str:
+    """The PTX NVRTC makes of `code` for `arch` (for inspection and tests: which instructions the fast
+    paths became). Straight through cuda.bindings' NVRTC: cuda.core's Program loads the driver for PTX."""
+    from cuda.bindings import nvrtc
+    ok = nvrtc.nvrtcResult.NVRTC_SUCCESS
+    err, prog = nvrtc.nvrtcCreateProgram(code.encode(), name.encode(), 0, [], [])
+    if err != ok:
+        raise RuntimeError(f"internal error: nvrtcCreateProgram failed ({err})")
+    try:
+        opts = [f"--gpu-architecture=compute_{arch[3:]}".encode(), b"-std=c++17", b"--fmad=false",
+                f"-I{INCLUDE}".encode()]
+        if nvrtc.nvrtcCompileProgram(prog, len(opts), opts)[0] != ok:
+            _, size = nvrtc.nvrtcGetProgramLogSize(prog)
+            log = b" " * size
+            nvrtc.nvrtcGetProgramLog(prog, log)
+            raise RuntimeError(f"internal error: NVRTC rejected the generated CUDA C++:\n{log.decode()[-4000:]}")
+        _, size = nvrtc.nvrtcGetPTXSize(prog)
+        buf = b" " * size
+        nvrtc.nvrtcGetPTX(prog, buf)
+        return buf.decode().rstrip("\0")
+    finally:
+        nvrtc.nvrtcDestroyProgram(prog)
