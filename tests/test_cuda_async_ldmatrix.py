@@ -15,6 +15,7 @@ from conftest import env, random_array
 import tilewise as tw
 from tilewise import backends
 from tilewise.backends.cuda import EmulatedBackend, emulator
+from tilewise.backends.cuda.nvrtc import compile_ptx
 
 pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None,
                                 reason="the CUDA emulator needs a host C++20 compiler (g++ or $CXX)")
@@ -228,11 +229,6 @@ def test_missing_pipeline_wait_is_caught(rng):
 
 # ---- NVRTC: the instructions are there for sm_80/sm_90, without spills; sm_75 keeps the plain path --------
 
-def _ptx(code, arch):
-    from tilewise.backends.cuda import nvrtc
-    return nvrtc.compile_ptx(code, arch)
-
-
 @pytest.mark.parametrize("arch", ["sm_75", "sm_80", "sm_90"])
 def test_nvrtc_compiles_ldmatrix_and_cp_async(arch):
     pytest.importorskip("cuda.core")
@@ -251,12 +247,12 @@ def test_nvrtc_compiles_ldmatrix_and_cp_async(arch):
     assert "tw_cp_async<16>(" in compiled["vec"].code and "tw_cp_async<4>(" in compiled["elem"].code
     assert "tw_cp_async_wait<1>();" in compiled["mma"].code                  # the K loop is double-buffered
     for name in ("mma", "mma_bf16"):
-        ptx = _ptx(compiled[name].code, arch)
+        ptx = compile_ptx(compiled[name].code, arch)
         assert ("cp.async.wait_group 1" in ptx) == new
         assert ("ldmatrix.sync.aligned.m8n8.x4.shared.b16" in ptx) == new
         assert ("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16" in ptx) == new
         assert ("cp.async.cg.shared.global" in ptx) == new      # the operand tiles' loads
-    vec, elem = _ptx(compiled["vec"].code, arch), _ptx(compiled["elem"].code, arch)
+    vec, elem = compile_ptx(compiled["vec"].code, arch), compile_ptx(compiled["elem"].code, arch)
     for ptx in (vec, elem):
         assert ("cp.async.commit_group" in ptx and "cp.async.wait_group 0" in ptx) == new
     assert ("cp.async.cg.shared.global" in vec) == new and ("ld.global.v4.u32" in vec) == (not new)

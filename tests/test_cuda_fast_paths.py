@@ -15,6 +15,7 @@ from conftest import env
 import tilewise as tw
 from tilewise import backends
 from tilewise.backends.cuda import EmulatedBackend
+from tilewise.backends.cuda.nvrtc import compile_ptx
 
 pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None,
                                 reason="the CUDA emulator needs a host C++20 compiler (g++ or $CXX)")
@@ -146,11 +147,6 @@ def test_generated_code_has_fast_paths():
     assert "tw_mma_m16n8k16" not in tw.compile(mma_kernel, (h, h, h, 32, 16, 32), target="cuda:sm_80").code
 
 
-def _ptx(code, arch):
-    from tilewise.backends.cuda import nvrtc
-    return nvrtc.compile_ptx(code, arch)
-
-
 @pytest.mark.parametrize("arch", ["sm_75", "sm_80", "sm_90"])
 def test_ptx_and_resources(arch):
     pytest.importorskip("cuda.core")
@@ -160,10 +156,10 @@ def test_ptx_and_resources(arch):
         assert r["spill_store_bytes"] == 0 and r["spill_load_bytes"] == 0 and r["stack_bytes"] == 0, (name, r)
         assert 0 < r["registers"] <= 128, (name, r)
     c = _compiled(f"cuda:{arch}")
-    assert "shfl.sync.bfly.b32" in _ptx(c["reductions"].code, arch)
-    ptx = _ptx(c["scale_copy"].code, arch)
+    assert "shfl.sync.bfly.b32" in compile_ptx(c["reductions"].code, arch)
+    ptx = compile_ptx(c["scale_copy"].code, arch)
     # 128-bit loads are cp.async on sm_80+ (tests/test_cuda_async_ldmatrix.py), ld.global.v4 before.
     load = "ld.global.v4.u32" if arch == "sm_75" else "cp.async.cg.shared.global"
     assert load in ptx and "st.global.v4.u32" in ptx
-    mma = "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32" in _ptx(c["mma"].code, arch)
+    mma = "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32" in compile_ptx(c["mma"].code, arch)
     assert mma == (arch != "sm_75")
