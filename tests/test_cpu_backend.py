@@ -575,6 +575,14 @@ def test_grids_too_small_to_pay_for_the_pool_run_on_the_calling_thread(monkeypat
     assert hits[0] == 210 and bool(used) == pooled
 
 
+def test_data_pointers_match_numpys(rng):
+    """Launches read an array's data pointer from NumPy's struct (runtime/args.data_pointer)."""
+    from tilewise.runtime.args import data_pointer
+    base = random_array(rng, (6, 10), np.float64)
+    for x in (base, base[1:, 3:], base[::2, ::-3], base.T, base[2, 4:5], np.float32(2.5) * base[0]):
+        assert data_pointer(x) == x.ctypes.data
+
+
 def test_bad_thread_count(monkeypatch):
     monkeypatch.setenv("TILEWISE_NUM_THREADS", "zero")
     with pytest.raises(tw.TileLaunchError, match="TILEWISE_NUM_THREADS"):
