@@ -185,6 +185,18 @@ def test_inspect_show_and_out(capsys, kernel_file, tmp_path):
     assert f"{dest.stat().st_size} bytes written to {dest}" in out
 
 
+@pytest.mark.parametrize("target, marker", [("cpu", "tw_run:"), ("cuda:sm_90", ".target sm_90")])
+def test_inspect_shows_assembly(capsys, kernel_file, target, marker):
+    if target == "cpu" and "cpu" not in backends.available():
+        pytest.skip("cpu backend not registered")
+    if target.startswith("cuda"):
+        pytest.importorskip("cuda.bindings.nvrtc")
+    code, out, err = inspect(capsys, kernel_file, "softmax", "--args", SOFTMAX_ARGS, "--target", target,
+                             "--show", "asm")
+    assert code == 0, err
+    assert "== asm ==" in out and marker in out and "== ir ==" not in out
+
+
 def test_inspect_a_kernel_taking_a_list_of_arrays(capsys, kernel_file):
     code, out, err = inspect(capsys, kernel_file, "first", "--args", "(f32[8], f32[8]), f32[8], 8",
                              "--target", "reference", "--show", "ir")
@@ -198,7 +210,7 @@ def test_inspect_a_kernel_taking_a_list_of_arrays(capsys, kernel_file):
     (["softmax", "--args", "f32[4], hello, 4, 4"], "argument 2 ('hello') is not understood"),
     (["softmax", "--args", "f32[4, f32[4]"], "unclosed bracket"),
     (["softmax", "--args", "f32[4],, 4"], "argument 2 is empty"),
-    (["softmax", "--args", SOFTMAX_ARGS, "--show", "ir,asm"], "--show takes a comma-separated subset"),
+    (["softmax", "--args", SOFTMAX_ARGS, "--show", "ir,ptx"], "--show takes a comma-separated subset"),
     (["nope", "--args", SOFTMAX_ARGS], "has no @tw.kernel named 'nope'; its kernels: first, softmax"),
     (["not_a_kernel", "--args", SOFTMAX_ARGS], "has no @tw.kernel named 'not_a_kernel'"),
 ])

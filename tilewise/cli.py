@@ -120,7 +120,9 @@ def main(argv=None) -> int:
     insp.add_argument("kernel", help="the @tw.kernel's name in that file")
     insp.add_argument("--args", default="", help='stand-in arguments, e.g. "f32[256,1024], f32[256,1024], 4, 1024"')
     insp.add_argument("--target", help="cpu, reference, cuda-emulated or cuda:sm_XX (default: the host backend)")
-    insp.add_argument("--show", default="ir,code,resources,binary", help="stages to print (comma-separated)")
+    insp.add_argument("--show", default="ir,code,resources,binary",
+                      help="stages to print, comma-separated, of ir,code,asm,resources,binary (asm: the host "
+                           "assembly on cpu, PTX on cuda)")
     insp.add_argument("--out", help="write the binary to this file instead of printing its head")
     args = parser.parse_args(argv)
     if args.command is None:

@@ -1,6 +1,7 @@
 """`tilewise inspect FILE.py KERNEL --args "f32[256,1024], f32[256,1024], 4, 1024"`: compile a kernel
-from a file for stand-in arguments and print what each stage made (Tile IR, backend code, resources,
-binary). Also `tilewise cache info|clear`. cli.py wires these into the command line."""
+from a file for stand-in arguments and print what each stage made (Tile IR, backend code, assembly or
+PTX with `--show asm`, resources, binary). Also `tilewise cache info|clear`. cli.py wires these into
+the command line."""
 from __future__ import annotations
 
 import importlib.util
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-STAGES = ("ir", "code", "resources", "binary")
+STAGES = ("ir", "code", "asm", "resources", "binary")
 _SHORT = {"f8e4m3": "float8_e4m3fn", "f8e5m2": "float8_e5m2", "bf16": "bfloat16", "tf32": "tfloat32",
           "f16": "float16", "f32": "float32", "f64": "float64", "b": "bool_", "bool": "bool_",
           **{f"i{n}": f"int{n}" for n in (8, 16, 32, 64)}, **{f"u{n}": f"uint{n}" for n in (8, 16, 32, 64)}}

@@ -61,6 +61,8 @@ class CompiledKernel:
     code = property(lambda self: self.executable.code)
     binary = property(lambda self: self.executable.binary)
     resources = property(lambda self: self.executable.resources)
+    # Assembly where the backend makes some: x86/AArch64 for cpu, PTX for cuda (None elsewhere).
+    asm = property(lambda self: getattr(self.executable, "asm", None))
 
     def __repr__(self):
         return f"<CompiledKernel {self.function.name} for {self.target}>"

@@ -44,6 +44,10 @@ class CpuExecutable:
     def binary(self):
         return self._variant(_poison())[0].binary
 
+    @property
+    def asm(self):
+        return self._variant(_poison())[0].asm
+
     def run(self, args, grid):
         self._variant(_poison())[1].run(args, grid)
 

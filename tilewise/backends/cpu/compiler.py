@@ -106,6 +106,13 @@ def compile_object(ir_text):
     return emit_object(mod), str(mod)
 
 
+def assembly(ir_text):
+    """The host assembly of unoptimised IR text, after the same pipeline as its object code."""
+    mod = optimise(ir_text)
+    with _LOCK:
+        return _init().emit_assembly(mod)
+
+
 def mcjit_load(obj):
     """(engine, entry address) for object code loaded into an MCJIT engine, which links it and resolves
     its calls (the printf callback, memset/memcpy) against the process's symbols. Keep the engine alive

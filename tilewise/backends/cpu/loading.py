@@ -72,6 +72,12 @@ class Compiled:
         return cls(obj, lambda: ir_text, code)
 
     @property
+    def asm(self):
+        """The host assembly (generated again on request: the cache keeps object code only)."""
+        from .compiler import assembly
+        return assembly(self._llvm_text())
+
+    @property
     def code(self):
         """The optimised LLVM IR (from the cache where it has it, else optimised again)."""
         if self._code is None:

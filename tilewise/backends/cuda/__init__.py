@@ -42,6 +42,11 @@ class CudaExecutable:
         self.resources = _resources(gen, arch=arch, **info)
         self.asserts, self.prints = gen.asserts, gen.prints
 
+    @property
+    def asm(self):
+        """The PTX of the kernel (NVRTC again, on request)."""
+        return nvrtc.compile_ptx(self.code, self.arch, name=f"{self.fn.name}.cu")
+
     def run(self, args, grid):
         from ...runtime.device_launch import run_host_arrays
         run_host_arrays(self.fn, self, args, grid)
