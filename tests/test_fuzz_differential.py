@@ -130,6 +130,11 @@ def _mismatch(out, ref, got, bound=None):
                 close |= (np.isinf(r) | np.isinf(g)) & (np.sign(r) == np.sign(g)) & \
                     (near_max * (1 + 2 * rel) >= float(info.max))
             bad = np.where(nan, np.isnan(r) != np.isnan(g), ~close)
+            if any(term[0] == "prod" for term in out.err):
+                # A reassociated product can underflow to zero in one order and not in another; met by
+                # an infinity (inf padding), that is NaN on one side and +-inf on the other. Seen with a
+                # denormal factor among 16 finite ones and 16 infinities: reference NaN, cpu -inf.
+                bad &= ~((np.isnan(r) & np.isinf(g)) | (np.isinf(r) & np.isnan(g)))
         elif out.zamb:
             bad = np.where(nan, np.isnan(r) != np.isnan(g), r != g)
         else:

@@ -81,25 +81,25 @@ def lower_load(g, op):
     shape = tuple(op.attrs["shape"])
     extents, strides, starts = _view(g, op, arr, idx, shape)
     b, t = g.b, mem_type(arr.dt)
-    if op.result.id in g.inlined:  # its one consumer reads the array itself (fusion.py)
-        pad_slot = g.slot(t)
-        b.store(to_mem(b, padding(g, op.attrs["padding"], arr.dt), arr.dt), pad_slot)
-        g.fused_loads[op.result.id] = FusedLoad(arr, extents, strides, starts,
-                                                _all_inside(g, extents, starts, shape), pad_slot)
-        return
-    out = g.result(op.result)
 
-    def copy(lo=None, hi=None):
+    def copy(out, lo=None, hi=None):
         with g.nest(hi or shape, lo) as e:
             v = b.load(array_ptr(g, arr, coords_offset(g, _coords(g, starts, e), strides)), typ=t)
             g.st(out, g.flat(e, shape), to_reg(b, v, arr.dt))
 
-    def partial():  # pad everything, then copy the box that lies inside the array
+    def partial(out):  # pad everything, then copy the box that lies inside the array
         pad = padding(g, op.attrs["padding"], arr.dt)
         with g.loop(out.size) as i:
             g.st(out, i, pad)
-        copy(*_box(g, extents, starts, shape))
-    g.if_then(_all_inside(g, extents, starts, shape), copy, partial)
+        copy(out, *_box(g, extents, starts, shape))
+
+    inside = _all_inside(g, extents, starts, shape)
+    if op.result.id in g.inlined:  # its consumers read the array themselves (fusion.py), or, where some
+        # tile reaches outside its array, a copy made by `partial` (less code than both paths, as fast)
+        g.fused_loads[op.result.id] = FusedLoad(arr, extents, strides, starts, inside, op.result.type, partial)
+        return
+    out = g.result(op.result)
+    g.if_then(inside, lambda: copy(out), lambda: partial(out))
 
 
 def lower_store(g, op):
