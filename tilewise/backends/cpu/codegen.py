@@ -60,12 +60,10 @@ class KernelGen:
     # ---- buffers and element access ---------------------------------------------------------------
 
     def new_buf(self, t: TileType):
-        n = math.prod(t.shape)
-        slot = self.allocas.alloca(ir.ArrayType(mem_type(t.dtype), max(n, 1)))
-        if n * t.dtype.itemsize >= 32:
-            slot.align = 32
-        self.frame_bytes += n * t.dtype.itemsize + 32
-        return Buf(_opaque(slot), t.dtype, t.shape)
+        nbytes = math.prod(t.shape) * t.dtype.itemsize
+        slot = self.slot(ir.ArrayType(mem_type(t.dtype), max(math.prod(t.shape), 1)), nbytes + 32,
+                         32 if nbytes >= 32 else None)
+        return Buf(slot, t.dtype, t.shape)
 
     def slot(self, llty, nbytes=16, align=None, name=""):
         """A scratch stack slot: register-sized ones (accumulators) become SSA values after SROA."""

@@ -39,6 +39,12 @@ def _coords(g, starts, e):
     return [g.b.add(s0, i) for s0, i in zip(starts, e)]
 
 
+def tile_element_ptr(g, arr, starts, strides, e):
+    """The address of the element at tile coordinates `e` of a tile starting at `starts` (per tile
+    dimension, with the strides of the array dimensions they walk)."""
+    return array_ptr(g, arr, coords_offset(g, _coords(g, starts, e), strides))
+
+
 def _box(g, extents, starts, shape):
     """The part of the tile inside the array, per dimension [lo, hi) in tile coordinates."""
     b = g.b
@@ -84,7 +90,7 @@ def lower_load(g, op):
 
     def copy(out, lo=None, hi=None):
         with g.nest(hi or shape, lo) as e:
-            v = b.load(array_ptr(g, arr, coords_offset(g, _coords(g, starts, e), strides)), typ=t)
+            v = b.load(tile_element_ptr(g, arr, starts, strides, e), typ=t)
             g.st(out, g.flat(e, shape), to_reg(b, v, arr.dt))
 
     def partial(out):  # pad everything, then copy the box that lies inside the array
@@ -96,7 +102,7 @@ def lower_load(g, op):
     inside = _all_inside(g, extents, starts, shape)
     if op.result.id in g.inlined:  # its consumers read the array themselves (fusion.py), or, where some
         # tile reaches outside its array, a copy made by `partial` (less code than both paths, as fast)
-        g.fused_loads[op.result.id] = FusedLoad(arr, extents, strides, starts, inside, op.result.type, partial)
+        g.fused_loads[op.result.id] = FusedLoad(arr, strides, starts, inside, op.result.type, partial)
         return
     out = g.result(op.result)
     g.if_then(inside, lambda: copy(out), lambda: partial(out))
@@ -111,7 +117,7 @@ def lower_store(g, op):
     b = g.b
 
     def row_ptr(e):
-        return array_ptr(g, arr, coords_offset(g, _coords(g, starts, e), strides))
+        return tile_element_ptr(g, arr, starts, strides, e)
 
     def copy(lo=None, hi=None):
         with g.nest(hi or shape, lo) as e:
