@@ -424,22 +424,23 @@ TW_DEV void tw_cp_async_wait() {
 // rebuilds the matrices from every lane's fragments with this layout), with all 32 lanes of the warp.
 #ifndef TW_EMULATOR
 template <class T> TW_DEV void tw_mma_m16n8k16(float (&d)[4], const tw_u32 (&a)[4], const tw_u32 (&b)[2]);
-template <> TW_DEV void tw_mma_m16n8k16<tw_f16>(float (&d)[4], const tw_u32 (&a)[4], const tw_u32 (&b)[2]) {
+// One specialisation per input type; only the PTX type name differs.
+#define TW_MMA_M16N8K16(T, PTX)                                                                       \
+  template <> TW_DEV void tw_mma_m16n8k16<T>(float (&d)[4], const tw_u32 (&a)[4], const tw_u32 (&b)[2]) { \
+    TW_MMA_ASM("mma.sync.aligned.m16n8k16.row.col.f32." PTX "." PTX ".f32 {%0, %1, %2, %3}, "         \
+               "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"                                        \
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                       \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));                   \
+  }
 #if __CUDA_ARCH__ >= 800
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-               "{%8, %9}, {%0, %1, %2, %3};"
-               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#define TW_MMA_ASM(...) asm volatile(__VA_ARGS__)
+#else
+#define TW_MMA_ASM(...)
 #endif
-}
-template <> TW_DEV void tw_mma_m16n8k16<tw_bf16>(float (&d)[4], const tw_u32 (&a)[4], const tw_u32 (&b)[2]) {
-#if __CUDA_ARCH__ >= 800
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-               "{%8, %9}, {%0, %1, %2, %3};"
-               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-#endif
-}
+TW_MMA_M16N8K16(tw_f16, "f16")
+TW_MMA_M16N8K16(tw_bf16, "bf16")
+#undef TW_MMA_M16N8K16
+#undef TW_MMA_ASM
 #else
 template <class T>
 inline void tw_mma_m16n8k16(float (&d)[4], const tw_u32 (&a)[4], const tw_u32 (&b)[2]) {
