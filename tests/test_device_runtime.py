@@ -162,8 +162,8 @@ def test_streams_run_in_order_and_events_order_streams(rng):
 
 def test_stream_kinds(rng):
     x = rng.standard_normal(16).astype(np.float32)
-    d = tw.to_device(x)
     s = tw.Device().create_stream()
+    d = tw.to_device(x, stream=s)  # on the default stream the copy would race with the first launch on s
 
     class Foreign:  # e.g. a CuPy or PyTorch stream
         def __cuda_stream__(self):
