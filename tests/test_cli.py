@@ -162,7 +162,7 @@ def test_inspect_prints_each_stage(capsys, kernel_file, target):
     assert code == 0, err
     assert out.startswith(f"# softmax from {kernel_file} for {target}")
     ir = _section(out, "ir")
-    assert ir.startswith("func @softmax(%x: array<float32, 2d>") and "tile<4x1024xfloat32>" in ir
+    assert ir.startswith("func @softmax(%x: array<float32, 2d, unit-stride>") and "tile<4x1024xfloat32>" in ir
     want = tw.compile(load_kernel(kernel_file, "softmax"), parse_args(SOFTMAX_ARGS), target=target)
     if target == "cpu":
         assert "define" in _section(out, "code") and "tw_run" in _section(out, "code")

@@ -47,13 +47,31 @@ def test_compile_reference_exposes_ir(rng):
     c = tw.compile(add, (x, y, z, 4), target="reference")
     assert c.target == "reference" and "add" in repr(c)
     ir = c.ir
-    assert ir.startswith("func @add(%x: array<float32, 1d>, %y: array<float32, 1d>, %z: array<float32, 1d>)")
+    assert ir.startswith("func @add(%x: array<float32, 1d, unit-stride>, %y: array<float32, 1d, unit-stride>, "
+                         "%z: array<float32, 1d, unit-stride>)")
     for text in ("bid {axis=0}", "load %x", "load %y", "shape=(4,)", "binary", "fn='add'",
                  "tile<4xfloat32>", "store %z", "return"):
         assert text in ir, (text, ir)
     assert ir.count("load ") == 2 and ir.count("store ") == 1
     assert c.code is None and c.binary is None and c.resources == {}
     assert np.array_equal(z, before), "tw.compile must not run the kernel"
+
+
+def test_unit_stride_is_a_specialisation(backend, rng):
+    """Arrays whose innermost stride is one element and strided views compile apart (a backend may
+    compile the unit stride in), and each gives NumPy's answer."""
+    base = [random_array(rng, (2, 12), np.float32) for _ in range(3)]
+    before = base[2].copy()
+    unit = [b[1, 3:9].copy() for b in base] + [4]
+    strided = [b[0, ::2] for b in base] + [4]  # innermost stride: two elements
+    c_unit, c_strided = (tw.compile(add, args, target=backend) for args in (unit, strided))
+    assert "unit-stride" in c_unit.ir and "unit-stride" not in c_strided.ir
+    assert c_unit.function is not c_strided.function
+    for x, y, z, n in (unit, strided):
+        tw.launch(None, (2,), add, (x, y, z, n))
+        np.testing.assert_array_equal(z, x + y)
+    np.testing.assert_array_equal(base[2][:, 1::2], before[:, 1::2])  # the view's neighbours are untouched
+    np.testing.assert_array_equal(base[2][1], before[1])
 
 
 def test_compile_default_target_is_the_host_backend(backend, rng):

@@ -21,7 +21,7 @@ class ArraySpec:
     """What specialisation knows about an array argument."""
     dtype: DType
     ndim: int
-    contiguous: bool = True   # innermost stride is one element
+    unit_stride: bool = True  # innermost stride is one element
     aligned: bool = True      # data pointer is 16-byte aligned
 
 
@@ -125,12 +125,12 @@ def _build(kernel: Kernel, specs) -> Function:
     types_, pnames, binders = [], [], []
     for name, spec in zip(names, specs):
         if isinstance(spec, ArraySpec):
-            types_.append(ArrayType(spec.dtype, spec.ndim))
+            types_.append(ArrayType(spec.dtype, spec.ndim, spec.unit_stride))
             pnames.append(name)
             binders.append((name, "array", 1))
         elif isinstance(spec, ArrayListSpec):
             for i, s in enumerate(spec.items):
-                types_.append(ArrayType(s.dtype, s.ndim))
+                types_.append(ArrayType(s.dtype, s.ndim, s.unit_stride))
                 pnames.append(f"{name}.{i}")
             binders.append((name, "array_list", len(spec.items)))
         elif isinstance(spec, ScalarSpec):

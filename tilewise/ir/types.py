@@ -25,12 +25,15 @@ class TileType:
 
 @dataclass(frozen=True)
 class ArrayType:
-    """A global array: dtype and rank are static; shape and strides are runtime values."""
+    """A global array: dtype and rank are static; shape and strides are runtime values, except that
+    `unit_stride` (a specialisation fact) says the innermost stride is one element, so a backend may
+    compile it in."""
     dtype: DType
     ndim: int
+    unit_stride: bool = False
 
     def __str__(self):
-        return f"array<{self.dtype.name}, {self.ndim}d>"
+        return f"array<{self.dtype.name}, {self.ndim}d{', unit-stride' if self.unit_stride else ''}>"
 
 
 def scalar(dtype: DType) -> TileType:

@@ -132,7 +132,7 @@ def _const_value(name, x, annotation_type):
     return x.item() if isinstance(x, np.generic) else x
 
 
-_ARRAY_SPECS = {}  # (dtype, ndim, contiguous, aligned) -> ArraySpec, so a cached launch builds none
+_ARRAY_SPECS = {}  # (dtype, ndim, unit_stride, aligned) -> ArraySpec, so a cached launch builds none
 _CONST_SPECS = {}  # (type, value) -> ConstSpec
 
 
@@ -144,7 +144,7 @@ def _fast_array_spec(x):
 
 
 def _remember_array_spec(arr, spec):
-    _ARRAY_SPECS[(arr.dtype, arr.ndim, spec.contiguous, spec.aligned)] = spec
+    _ARRAY_SPECS[(arr.dtype, arr.ndim, spec.unit_stride, spec.aligned)] = spec
 
 
 def _param_plan(kernel):

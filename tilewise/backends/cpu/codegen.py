@@ -197,6 +197,8 @@ class KernelGen:
             if isinstance(p.type, ArrayType):
                 nd = p.type.ndim
                 dims = [b.load(b.gep(meta, [I64(offset + k)], source_etype=I64), typ=I64) for k in range(2 * nd)]
+                if p.type.unit_stride:  # a constant: no loop is versioned on the stride, and less to compile
+                    dims[-1] = I64(1)
                 self.values[p.id] = ArrayRef(data, p.type.dtype, dims[:nd], dims[nd:])
                 offset += 2 * nd
             else:
