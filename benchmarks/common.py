@@ -196,3 +196,54 @@ def emit_result(kernel, tilewise_s, baseline, baseline_s, target, numba_s=None, 
            "numba_ms": None if numba_s is None else numba_s * 1e3,
            "peers_ms": {k: v * 1e3 for k, v in (peers or {}).items()}, "limit": limit}
     print("RESULT " + json.dumps(row))
+
+
+def row_kernel_args(doc, tm_sweep, argv=None):
+    """The command line of the row benchmarks (softmax, layer norm): matrix size, the TM sweep, repeats
+    and backend."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--rows", type=int, default=4096)
+    p.add_argument("--cols", type=int, default=1024)
+    p.add_argument("--tm", default=",".join(map(str, tm_sweep)), help="rows per block; a comma list is swept")
+    p.add_argument("--repeat", type=int, default=10)
+    p.add_argument("--backend", default="cpu")
+    a = p.parse_args(argv)
+    a.tm = [int(t) for t in a.tm.split(",")]
+    return a
+
+
+def numba_contenders(make, call, check):
+    """[(label, fn)] for numba parallel and numba parallel fastmath, each run once and its output
+    checked first (check(label, out) raises when it is off); [] without numba. `make(fastmath)` builds
+    the jitted function, `call(f)` runs it and returns its output."""
+    if numba_module() is None:
+        return []
+    out = []
+    for label, fastmath in (("numba parallel", False), ("numba fastmath", True)):
+        f = make(fastmath)
+        check(label, call(f))
+        out.append((label, lambda f=f: call(f)))
+    return out
+
+
+def compare(kernel, baseline, contenders, repeat, target, limit):
+    """Time `contenders` ([(name, fn)]: tilewise first, the baseline second, then numba's) interleaved,
+    print the table, the verdict and `limit(tilewise seconds)`, and emit the RESULT line. Returns
+    tilewise's speed-up over the baseline."""
+    names, fns = zip(*contenders)
+    times = interleaved_medians(list(fns), repeat)
+    for name, s in zip(names, times):
+        print(f"  {name:<22} {s * 1e3:8.2f} ms  {times[1] / s:5.2f}x {names[1]}")
+    if len(times) == 2:
+        print("  numba not installed (pip install -e '.[bench]'): skipped")
+    ratio = times[1] / times[0]
+    lim = limit(times[0])
+    print(f"  ratio {ratio:.2f}x {baseline} (target >= {target}x: {verdict(ratio, target)})")
+    print(f"  limit: {lim}")
+    peers = dict(zip(names[2:], times[2:]))
+    numba = peers.pop("numba parallel", None)
+    emit_result(kernel, times[0], baseline, times[1], target, numba, lim,
+                peers={k.removeprefix("numba "): v for k, v in peers.items()} or None)
+    return ratio

@@ -7,7 +7,6 @@ repeats after warm-up. Sweeps the rows per block (TM) first and times the best o
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -17,16 +16,16 @@ import tilewise as tw
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (  # noqa: E402
-    emit_result,
-    interleaved_medians,
+    compare,
     machine,
     math_diagnosis,
     memory_limit,
+    numba_contenders,
     numba_module,
+    row_kernel_args,
     sweep,
     threads,
     use_backend,
-    verdict,
 )
 
 TARGET = 5.0
@@ -81,13 +80,7 @@ def numba_layer_norm(fastmath=False):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rows", type=int, default=4096)
-    p.add_argument("--cols", type=int, default=1024)
-    p.add_argument("--tm", default=",".join(map(str, TM_SWEEP)), help="rows per block; a comma list is swept")
-    p.add_argument("--repeat", type=int, default=10)
-    p.add_argument("--backend", default="cpu")
-    a = p.parse_args(argv)
+    a = row_kernel_args(__doc__, TM_SWEEP, argv)
     backend = use_backend(a.backend)
     rng = np.random.default_rng(0)
     x = (rng.standard_normal((a.rows, a.cols)) * 2 + 1).astype(np.float32)
@@ -102,36 +95,19 @@ def main(argv=None):
         grid, args = (tw.cdiv(a.rows, tm), 1, 1), (x, w, b, y, EPS, tm, tn)
         return lambda: tw.launch(None, grid, layer_norm, args)
 
-    print(f"layer norm {a.rows}x{a.cols} f32, backend {backend}, {threads()} threads; {machine()}")
-    def check(tm):
-        err = float(np.max(np.abs(y - want)))
-        assert err < tol, f"tilewise layer norm TM={tm} is off by {err:.1e}"
-    tm, run = sweep("TM", [int(t) for t in a.tm.split(",")], launcher, lambda: y.fill(np.nan), check,
-                    max(3, a.repeat // 2))
+    def check(label, out):
+        err = float(np.max(np.abs(out - want)))
+        assert err < tol, f"{label} layer norm is off by {err:.1e}"
 
-    fns, names = [run, lambda: numpy_layer_norm(x, w, b)], [f"tilewise {backend}, TM={tm}", "numpy"]
-    nb = numba_layer_norm()
-    if nb is not None:
-        for label, f in (("numba parallel", nb), ("numba fastmath", numba_layer_norm(fastmath=True))):
-            y_nb = np.empty_like(x)
-            f(x, w, b, y_nb, EPS)
-            err = float(np.max(np.abs(y_nb - want)))
-            assert err < tol, f"{label} layer norm is off by {err:.1e}"
-            fns.append(lambda f=f, y_nb=y_nb: f(x, w, b, y_nb, EPS))
-            names.append(label)
-    times = interleaved_medians(fns, a.repeat)
-    for name, s in zip(names, times):
-        print(f"  {name:<22} {s * 1e3:8.2f} ms  {times[1] / s:5.2f}x numpy")
-    if nb is None:
-        print("  numba not installed (pip install -e '.[bench]'): skipped")
-    ratio = times[1] / times[0]
-    limit = memory_limit(2 * x.nbytes, times[0], otherwise=math_diagnosis(layer_norm, (x, w, b, y, EPS, tm, tn)))
-    print(f"  ratio {ratio:.2f}x NumPy (target >= {TARGET}x: {verdict(ratio, TARGET)})")
-    print(f"  limit: {limit}")
-    emit_result(f"layer norm {a.rows}x{a.cols} f32 (TM={tm})", times[0], "NumPy layer norm", times[1], TARGET,
-                times[2] if nb is not None else None, limit,
-                peers={"fastmath": times[3]} if nb is not None else None)
-    return ratio
+    print(f"layer norm {a.rows}x{a.cols} f32, backend {backend}, {threads()} threads; {machine()}")
+    tm, run = sweep("TM", a.tm, launcher, lambda: y.fill(np.nan), lambda tm: check(f"tilewise TM={tm}", y),
+                    max(3, a.repeat // 2))
+    y_nb = np.empty_like(x)
+    contenders = [(f"tilewise {backend}, TM={tm}", run), ("numpy", lambda: numpy_layer_norm(x, w, b)),
+                  *numba_contenders(numba_layer_norm, lambda f: f(x, w, b, y_nb, EPS) or y_nb, check)]
+    diagnosis = math_diagnosis(layer_norm, (x, w, b, y, EPS, tm, tn))
+    return compare(f"layer norm {a.rows}x{a.cols} f32 (TM={tm})", "NumPy layer norm", contenders, a.repeat, TARGET,
+                   lambda t: memory_limit(2 * x.nbytes, t, otherwise=diagnosis))
 
 
 if __name__ == "__main__":
