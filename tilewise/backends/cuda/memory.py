@@ -24,6 +24,13 @@ from .storage import is_tile
 
 
 class MemoryOps:
+    def stride(self, arr, d):
+        """Array dimension d's stride in elements: the literal 1 for the innermost dimension where
+        specialisation knows it (the compiler then folds the index arithmetic and the unit-stride test)."""
+        if arr.type.unit_stride and d == arr.type.ndim - 1:
+            return "1"
+        return f"{self.name(arr)}.stride[{d}]"
+
     def _tile_access(self, arr, idx, shape, order, i):
         """(in-bounds condition, element offset) of tile element i of a load/store."""
         a, conds, offs = self.name(arr), [], []
@@ -32,7 +39,7 @@ class MemoryOps:
             g = self.fresh("g")
             self.line(f"const tw_i64 {g} = (tw_i64){self.name(idx[k])} * {s} + {c};")
             conds.append(f"{g} >= 0 && {g} < {a}.shape[{d}]")
-            offs.append(f"{g} * {a}.stride[{d}]")
+            offs.append(f"{g} * {self.stride(arr, d)}")
         return " && ".join(conds), " + ".join(offs)
 
     def _padding(self, mode, dt):
@@ -60,7 +67,7 @@ class MemoryOps:
         past the array's end."""
         a, nd = self.name(arr), len(shape)
         unit = self.fresh("unit")
-        self.line(f"const bool {unit} = {a}.stride[{nd - 1}] == 1;")
+        self.line(f"const bool {unit} = {self.stride(arr, nd - 1)} == 1;")
         self.line(f"for (int i = threadIdx.x * {vec}; i < {math.prod(shape)}; i += blockDim.x * {vec}) {{")
         self.depth += 1
         conds, offs, gs = [], [], []
@@ -70,7 +77,7 @@ class MemoryOps:
             self.line(f"const tw_i64 {g} = (tw_i64){self.name(idx[k])} * {s} + {c};")
             if k < nd - 1:
                 conds.append(f"{g} >= 0 && {g} < {a}.shape[{k}]")
-                offs.append(f"{g} * {a}.stride[{k}]")
+                offs.append(f"{g} * {self.stride(arr, k)}")
         outer_ok, outer_off, last = " && ".join(conds) or "true", " + ".join(offs) or "0", gs[-1]
         p, inside = self.fresh("p"), f"{a}.shape[{nd - 1}] - {last}"
         fits = f"{last} < {a}.shape[{nd - 1}]" if partial else f"{last} + {vec} <= {a}.shape[{nd - 1}]"
@@ -85,7 +92,7 @@ class MemoryOps:
         self.depth += 2
         self.line(f"const tw_i64 gj = {last} + j;")
         slow("i", "j", f"{outer_ok} && gj >= 0 && gj < {a}.shape[{nd - 1}]",
-             f"{outer_off} + gj * {a}.stride[{nd - 1}]")
+             f"{outer_off} + gj * {self.stride(arr, nd - 1)}")
         self.depth -= 2
         self.line("  }")
         self.line("}")
@@ -173,7 +180,7 @@ class MemoryOps:
             g = self.fresh("g")
             self.line(f"const tw_i64 {g} = (tw_i64){self.ref(ix, i)};")
             conds.append(f"{g} >= 0 && {g} < {a}.shape[{k}]")
-            offs.append(f"{g} * {a}.stride[{k}]")
+            offs.append(f"{g} * {self.stride(arr, k)}")
         if mask:
             conds.append(self.ref(mask[0], i))
         return " && ".join(conds), " + ".join(offs), vals
