@@ -97,3 +97,19 @@ def test_cells_outside_a_streamed_store_are_untouched(rng):
     np.testing.assert_array_equal(buf[:, 50:1050], a * np.float32(3) + b)
     np.testing.assert_array_equal(buf[:, :50], before[:, :50])
     np.testing.assert_array_equal(buf[:, 1050:], before[:, 1050:])
+
+
+def test_threshold_follows_the_last_level_cache(tmp_path):
+    """The threshold's input, the largest cache level's size, read from a sysfs-like tree; unreadable
+    entries are skipped, and no tree at all gives None (then 24 MiB applies)."""
+    from tilewise.backends.cpu.loading import last_level_cache_bytes
+
+    for i, (level, size) in enumerate([("1", "32K"), ("1", "32K"), ("2", "512K"), ("3", "8M"), ("x", "1G")]):
+        d = tmp_path / f"index{i}"
+        d.mkdir()
+        (d / "level").write_text(level + "\n")
+        (d / "size").write_text(size + "\n")
+    assert last_level_cache_bytes(tmp_path) == 8 << 20
+    (tmp_path / "index3" / "size").write_text("32768K\n")
+    assert last_level_cache_bytes(tmp_path) == 32 << 20
+    assert last_level_cache_bytes(tmp_path / "missing") is None

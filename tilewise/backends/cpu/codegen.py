@@ -52,7 +52,7 @@ class KernelGen:
         self.inlined = fusion.plan(fn)  # values computed inside their consumers' loops (fusion.py)
         self.fused_loads = {}           # inlined load's value id -> fusion.FusedLoad
         self.checked_loads = None       # inside fusion.versioned: whether inlined loads check bounds
-        self.streaming_ok = streaming.kernel_may_stream(fn, compiler.host_description()[1])
+        self.streaming_ok = streaming.kernel_may_stream(fn, compiler.host_triple())
         self.streaming_used = False
         self._block_fn()
         self._run_fn()

@@ -61,6 +61,10 @@ def _host_features():
     return _STATE["features"]
 
 
+def host_triple():
+    return llvm.get_process_triple()
+
+
 def host_description():
     """What decides the object code besides the IR and tilewise's own source: LLVM's version, the triple,
     and the host CPU's name and features."""

@@ -5,7 +5,8 @@ what the disk cache stores (namespace "cpu") is exactly what runs. objload.py ma
 itself, so a warm start loads neither LLVM nor llvmlite (35-45 ms); objects it does not take go through
 MCJIT. The key is the unoptimised IR (it already encodes the source, the specialisation and the poison
 setting) plus everything that changes the machine code: tilewise's and this backend's versions and
-source, LLVM's version, the triple, and the host CPU's name and features.
+source, LLVM's version, the triple, the host CPU's name and features, and its last-level cache size
+(streaming.py's threshold).
 
 Those last four come from LLVM. So that a warm start need not load it to build a key, they are cached
 too (namespace "cpu-host"), under a fingerprint read without LLVM: llvmlite's shared library (path,
@@ -95,8 +96,23 @@ def cache_key_parts():
     """Everything besides the IR text that decides the object code."""
     if "key" not in _STATE:
         from ... import __version__
-        _STATE["key"] = (f"tilewise {__version__}", BACKEND_VERSION, _source_digest(), *_host_description())
+        _STATE["key"] = (f"tilewise {__version__}", BACKEND_VERSION, _source_digest(), *_host_description(),
+                         f"llc {last_level_cache_bytes()}")
     return _STATE["key"]
+
+
+def last_level_cache_bytes(root="/sys/devices/system/cpu/cpu0/cache"):
+    """The size of the highest-level cache the first core sees (Linux sysfs), or None where unknown."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    best = (0, None)
+    for d in Path(root).glob("index*"):
+        try:
+            level, size = int((d / "level").read_text()), (d / "size").read_text().strip()
+            nbytes = int(size[:-1]) * units[size[-1]] if size[-1:] in units else int(size)
+        except (OSError, ValueError):
+            continue
+        best = max(best, (level, nbytes))
+    return best[1]
 
 
 def _source_digest():
