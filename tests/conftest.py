@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 
+import tilewise as tw
 from tilewise import backends
 
 
@@ -74,3 +75,35 @@ def env(**values):
         yield
     finally:
         apply(saved.items())
+
+
+def fresh_copy(a):
+    """A copy of a launch argument that no launch has touched: arrays (and lists of them) are copied,
+    anything else is returned as is. A view becomes the same view (shape, strides, byte offset, so also
+    alignment) of a fresh copy of the array that owns its memory, whose `.base` that copy is: strided and
+    misaligned launches stay strided and misaligned, and a test can see what a store did outside the view."""
+    if isinstance(a, list):
+        return [fresh_copy(x) for x in a]
+    if not isinstance(a, np.ndarray):
+        return a
+    if a.base is None:
+        return a.copy()
+    owner = a
+    while isinstance(owner.base, np.ndarray):
+        owner = owner.base
+    offset = a.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
+    return np.ndarray(a.shape, a.dtype, buffer=owner.copy(order="K"), offset=offset, strides=a.strides)
+
+
+def run_on(names, kernel, grid, args, outs=None, **environ):
+    """Launch `kernel` once on each backend in `names`, each time with fresh copies of `args` (and the
+    environment variables `environ` set for the launch); returns one list per backend of the arguments
+    at the indices `outs` after its launch, or of every array argument when `outs` is None."""
+    results = []
+    for name in names:
+        copies = [fresh_copy(a) for a in args]
+        with env(TILEWISE_BACKEND=name, **environ):
+            tw.launch(None, grid, kernel, tuple(copies))
+        results.append([a for a in copies if isinstance(a, np.ndarray)] if outs is None else
+                       [copies[i] for i in outs])
+    return tuple(results)

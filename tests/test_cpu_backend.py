@@ -2,11 +2,12 @@
 bit for bit, floats within a few ulps. Also the backend's own machinery: threads, stack frames, strided
 views, `.code`/`.binary`, assertions, printing, and refusing what it cannot do."""
 import os
+import sys
 
 import ml_dtypes
 import numpy as np
 import pytest
-from conftest import random_array
+from conftest import random_array, run_on
 
 import tilewise as tw
 from tilewise import backends
@@ -14,6 +15,12 @@ from tilewise.backends.cpu import CpuBackend
 from tilewise.ir import Function, Op
 from tilewise.ir import dtypes as D
 from tilewise.ir.types import scalar
+
+# softmax, layer_norm and matmul are the kernels of examples/ (their scripts run main only as __main__)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
+from layer_norm import layer_norm  # noqa: E402
+from matmul import matmul  # noqa: E402
+from softmax import softmax  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -24,24 +31,9 @@ def cpu(monkeypatch):
     monkeypatch.setenv("TILEWISE_BACKEND", "cpu")
 
 
-def _copy(a):
-    if isinstance(a, np.ndarray):
-        return a.copy()
-    if isinstance(a, list):
-        return [x.copy() for x in a]
-    return a
-
-
-def both(monkeypatch, kernel, grid, args, outs):
+def both(kernel, grid, args, outs):
     """Launch on the reference backend and on cpu with fresh copies; returns (reference, cpu) outputs."""
-    got = {}
-    for name in ("reference", "cpu"):
-        a = [_copy(x) for x in args]
-        monkeypatch.setenv("TILEWISE_BACKEND", name)
-        tw.launch(None, grid, kernel, tuple(a))
-        got[name] = [a[i] for i in outs]
-    monkeypatch.setenv("TILEWISE_BACKEND", "cpu")
-    return got["reference"], got["cpu"]
+    return run_on(("reference", "cpu"), kernel, grid, args, outs)
 
 
 def same(ref, cpu, rtol=None):
@@ -73,77 +65,39 @@ def vadd(a, b, c, T: tw.Constant[int]):
 
 @pytest.mark.parametrize("n,t,dt", [(1, 1, np.float32), (1000, 128, np.float32), (37, 12, np.int32),
                                     (300, 64, np.float16), (77, 32, ml_dtypes.bfloat16), (5, 8, np.uint8)])
-def test_vector_add(monkeypatch, rng, n, t, dt):
+def test_vector_add(rng, n, t, dt):
     a, b = random_array(rng, n, dt), random_array(rng, n, dt)
-    ref, cpu = both(monkeypatch, vadd, (tw.cdiv(n, t),), (a, b, np.zeros(n, dt), t), [2])
+    ref, cpu = both(vadd, (tw.cdiv(n, t),), (a, b, np.zeros(n, dt), t), [2])
     same(ref, cpu)
     np.testing.assert_array_equal(cpu[0], (a + b).astype(dt))
 
 
-@tw.kernel
-def softmax(x, y, TM: tw.Constant[int], TN: tw.Constant[int]):
-    rows = tw.load(x, index=(tw.bid(0), 0), shape=(TM, TN), padding_mode=tw.PaddingMode.NEG_INF)
-    e = tw.exp(rows - tw.max(rows, axis=1, keepdims=True))
-    tw.store(y, index=(tw.bid(0), 0), tile=e / tw.sum(e, axis=1, keepdims=True))
-
-
 @pytest.mark.parametrize("m,n,tm,tn", [(10, 300, 4, 512), (7, 33, 3, 64), (1, 1, 1, 8)])
-def test_softmax(monkeypatch, rng, m, n, tm, tn):
+def test_softmax(rng, m, n, tm, tn):
     x = random_array(rng, (m, n), np.float32)
-    ref, cpu = both(monkeypatch, softmax, (tw.cdiv(m, tm),), (x, np.zeros_like(x), tm, tn), [1])
+    ref, cpu = both(softmax, (tw.cdiv(m, tm),), (x, np.zeros_like(x), tm, tn), [1])
     same(ref, cpu, rtol=1e-6)
     e = np.exp(x - x.max(axis=1, keepdims=True).astype(np.float64))
     np.testing.assert_allclose(cpu[0], e / e.sum(axis=1, keepdims=True), rtol=1e-6, atol=1e-7)
 
 
-@tw.kernel
-def layer_norm(x, w, b, y, eps: float, TN: tw.Constant[int]):
-    row, n = tw.bid(0), x.shape[1]
-    tiles = tw.num_tiles(x, axis=1, shape=(1, TN))
-    acc = tw.zeros((1, TN), dtype=tw.float32)
-    for j in range(tiles):
-        acc += tw.load(x, index=(row, j), shape=(1, TN), padding_mode=tw.PaddingMode.ZERO)
-    mean = tw.sum(acc, axis=1, keepdims=True) / n
-    acc = tw.zeros((1, TN), dtype=tw.float32)
-    for j in range(tiles):
-        cols = j * TN + tw.arange(TN)[None, :]
-        d = tw.where(cols < n, tw.load(x, index=(row, j), shape=(1, TN)) - mean, 0.0)
-        acc += d * d
-    rstd = 1.0 / tw.sqrt(tw.sum(acc, axis=1, keepdims=True) / n + eps)
-    for j in range(tiles):
-        t = tw.load(x, index=(row, j), shape=(1, TN))
-        tw.store(y, index=(row, j), tile=(t - mean) * rstd * tw.load(w, index=(j,), shape=(TN,))[None, :]
-                 + tw.load(b, index=(j,), shape=(TN,))[None, :])
-
-
-def test_layer_norm(monkeypatch, rng):
+def test_layer_norm(rng):
     m, n = 9, 300
     x, w, b = random_array(rng, (m, n), np.float32), random_array(rng, n, np.float32), random_array(rng, n, np.float32)
-    ref, cpu = both(monkeypatch, layer_norm, (m,), (x, w, b, np.zeros_like(x), 1e-5, 128), [3])
+    ref, cpu = both(layer_norm, (m,), (x, w, b, np.zeros_like(x), 1e-5, 128), [3])
     same(ref, cpu, rtol=1e-5)
     x64 = x.astype(np.float64)
     want = (x64 - x64.mean(1, keepdims=True)) / np.sqrt(x64.var(1, keepdims=True) + 1e-5) * w + b
     np.testing.assert_allclose(cpu[0], want, rtol=1e-4, atol=1e-4)
 
 
-@tw.kernel
-def matmul(a, b, c, TM: tw.Constant[int], TN: tw.Constant[int], TK: tw.Constant[int]):
-    bm, bn = tw.bid(0), tw.bid(1)
-    acc = tw.zeros((TM, TN), dtype=tw.float32)
-    for k in range(tw.num_tiles(a, axis=1, shape=(TM, TK))):
-        ta = tw.load(a, index=(bm, k), shape=(TM, TK), padding_mode=tw.PaddingMode.ZERO)
-        tb = tw.load(b, index=(k, bn), shape=(TK, TN), padding_mode=tw.PaddingMode.ZERO)
-        acc = tw.mma(ta, tb, acc)
-    tw.store(c, index=(bm, bn), tile=acc.astype(c.dtype))
-
-
 @pytest.mark.parametrize("dt,out", [(np.float32, np.float32), (np.float16, np.float32), (np.float16, np.float16),
                                     (ml_dtypes.bfloat16, np.float32)])
-def test_matmul(monkeypatch, rng, dt, out):
+def test_matmul(rng, dt, out):
     m, n, k = 45, 37, 70
     a, b = random_array(rng, (m, k), dt), random_array(rng, (k, n), dt)
     grid = (tw.cdiv(m, 16), tw.cdiv(n, 16))
-    ref, cpu = both(monkeypatch, matmul, grid, (a, b, np.zeros((m, n), out), 16, 16, 32), [2])
+    ref, cpu = both(matmul, grid, (a, b, np.zeros((m, n), out), 16, 16, 32), [2])
     want = a.astype(np.float64) @ b.astype(np.float64)
     tol = 1e-5 if out == np.float32 else 2e-3
     np.testing.assert_allclose(cpu[0].astype(np.float64), want, rtol=tol, atol=tol * np.abs(want).max())
@@ -155,9 +109,9 @@ def int_matmul(a, b, c, T: tw.Constant[int]):
     tw.store(c, (0, 0), tw.matmul(tw.load(a, (0, 0), shape=(T, T)), tw.load(b, (0, 0), shape=(T, T))))
 
 
-def test_int8_matmul_is_exact(monkeypatch, rng):
+def test_int8_matmul_is_exact(rng):
     a, b = random_array(rng, (8, 8), np.int8), random_array(rng, (8, 8), np.int8)
-    ref, cpu = both(monkeypatch, int_matmul, (1,), (a, b, np.zeros((8, 8), np.int8), 8), [2])
+    ref, cpu = both(int_matmul, (1,), (a, b, np.zeros((8, 8), np.int8), 8), [2])
     same(ref, cpu)
 
 
@@ -182,10 +136,10 @@ def carried(a, out, n, T: tw.Constant[int]):
     tw.store(out, b, x + y.reshape((T,)) + k)
 
 
-def test_carried_values_if_while(monkeypatch, rng):
+def test_carried_values_if_while(rng):
     t, nb = 8, 6
     a = random_array(rng, t * nb, np.float32)
-    ref, cpu = both(monkeypatch, carried, (nb,), (a, np.zeros_like(a), 3, t), [1])
+    ref, cpu = both(carried, (nb,), (a, np.zeros_like(a), 3, t), [1])
     same(ref, cpu)
 
 
@@ -199,9 +153,9 @@ def swap_loop(a, out, n, T: tw.Constant[int]):
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 5])
-def test_crossed_yield(monkeypatch, rng, n):
+def test_crossed_yield(rng, n):
     a = random_array(rng, 8, np.int32)
-    ref, cpu = both(monkeypatch, swap_loop, (1,), (a, np.zeros_like(a), n, 8), [1])
+    ref, cpu = both(swap_loop, (1,), (a, np.zeros_like(a), n, 8), [1])
     same(ref, cpu)
     np.testing.assert_array_equal(cpu[0], -a if n % 2 == 0 else a)
 
@@ -215,7 +169,7 @@ def copy2d(x, y, TM: tw.Constant[int], TN: tw.Constant[int]):
 
 
 @pytest.mark.parametrize("view", ["plain", "transposed", "reversed", "sliced"])
-def test_strided_views_and_partial_tiles(monkeypatch, rng, view):
+def test_strided_views_and_partial_tiles(rng, view):
     base = random_array(rng, (40, 30), np.float32)
     x = {"plain": base, "transposed": base.T, "reversed": base[::-1, ::-2], "sliced": base[3:36:3, 1:]}[view]
     out = np.zeros((x.shape[0] + 2, x.shape[1] + 1), np.float32)[1:-1, :-1]  # a strided output view too
@@ -230,9 +184,9 @@ def padded_sum(x, y, T: tw.Constant[int]):
     tw.store(y, index=(tw.bid(0),), tile=tw.cumsum(t) + tw.sum(t))
 
 
-def test_tiles_hanging_off_both_ends(monkeypatch, rng):
+def test_tiles_hanging_off_both_ends(rng):
     x = random_array(rng, 13, np.int64)
-    ref, cpu = both(monkeypatch, padded_sum, (4,), (x, np.zeros(20, np.int64), 6), [1])
+    ref, cpu = both(padded_sum, (4,), (x, np.zeros(20, np.int64), 6), [1])
     same(ref, cpu)
 
 
@@ -242,9 +196,9 @@ def load_ordered(x, y, TM: tw.Constant[int], TN: tw.Constant[int]):
     tw.store(y, index=(tw.bid(0), 0), tile=t, order=(1, 0))
 
 
-def test_load_store_order(monkeypatch, rng):
+def test_load_store_order(rng):
     x = random_array(rng, (6, 10), np.float32)
-    ref, cpu = both(monkeypatch, load_ordered, (3,), (x, np.zeros_like(x), 4, 6), [1])
+    ref, cpu = both(load_ordered, (3,), (x, np.zeros_like(x), 4, 6), [1])
     same(ref, cpu)
 
 
@@ -323,9 +277,9 @@ def ops_k(a, b, outs, OPS: tw.Constant[tuple], T: tw.Constant[int]):
         tw.store(outs[k], i, _op(OPS[k], x, y, OPS[k] in UNARY))
 
 
-def _run_ops(monkeypatch, ops, a, b, out_dtypes):
+def _run_ops(ops, a, b, out_dtypes):
     outs = [np.zeros(a.shape, d) for d in out_dtypes]
-    ref, cpu = both(monkeypatch, ops_k, (tw.cdiv(a.size, 16),), (a, b, outs, tuple(ops), 16), [2])
+    ref, cpu = both(ops_k, (tw.cdiv(a.size, 16),), (a, b, outs, tuple(ops), 16), [2])
     return ref[0], cpu[0]
 
 
@@ -340,11 +294,11 @@ def _floats(rng, dt, n=61):
 
 @pytest.mark.parametrize("dt,rtol", [(np.float32, 4e-7), (np.float64, 1e-15), (np.float16, 1e-3),
                                      (ml_dtypes.bfloat16, 8e-3)])
-def test_float_unary_matches_reference(monkeypatch, rng, dt, rtol):
+def test_float_unary_matches_reference(rng, dt, rtol):
     a = _floats(rng, dt)
     outs = [np.bool_ if op in ("isnan", "isinf", "isfinite") else dt for op in UNARY]
     with np.errstate(all="ignore"):
-        ref, cpu = _run_ops(monkeypatch, UNARY, a, a, outs)
+        ref, cpu = _run_ops(UNARY, a, a, outs)
     for op, r, c in zip(UNARY, ref, cpu):
         if op in ("abs", "floor", "ceil", "trunc", "round", "isnan", "isinf", "isfinite", "neg", "sqrt"):
             exact(c, r, op)
@@ -353,13 +307,13 @@ def test_float_unary_matches_reference(monkeypatch, rng, dt, rtol):
 
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64, np.float16, ml_dtypes.bfloat16])
-def test_float_binary_matches_reference(monkeypatch, rng, dt):
+def test_float_binary_matches_reference(rng, dt):
     a, b = _floats(rng, dt), _floats(rng, dt)[::-1].copy()
     b[:2] = [-0.0, 0.0]                 # ties between zeros of opposite sign
     b[5:9] = [0.0, -0.0, 0.0, -0.0]     # division by zeros of both signs
     outs = [np.bool_ if op in ("eq", "ne", "lt", "le", "gt", "ge") else dt for op in FLOAT_BINARY]
     with np.errstate(all="ignore"):
-        ref, cpu = _run_ops(monkeypatch, FLOAT_BINARY, a, b, outs)
+        ref, cpu = _run_ops(FLOAT_BINARY, a, b, outs)
     for op, r, c in zip(FLOAT_BINARY, ref, cpu):
         if op in ("pow", "atan2"):
             rtol = 1e-6 if dt == np.float32 else 1e-15
@@ -369,7 +323,7 @@ def test_float_binary_matches_reference(monkeypatch, rng, dt):
 
 
 @pytest.mark.parametrize("dt", ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"])
-def test_int_binary_is_bit_exact(monkeypatch, rng, dt):
+def test_int_binary_is_bit_exact(rng, dt):
     info = np.iinfo(dt)
     a = rng.integers(info.min, info.max, 64, endpoint=True, dtype=dt)
     b = rng.integers(info.min, info.max, 64, endpoint=True, dtype=dt)
@@ -377,7 +331,7 @@ def test_int_binary_is_bit_exact(monkeypatch, rng, dt):
     b[:6] = [-1 if info.min else 1, 0, 0, 0, info.bits, info.bits - 1]
     b[6:16] = rng.integers(-3 if info.min else 0, info.bits + 3, 10)   # shift amounts in and out of range
     b[16:24] = rng.integers(-2 if info.min else 0, 6, 8)                # small (and negative) exponents
-    ref, cpu = _run_ops(monkeypatch, INT_BINARY, a, b,
+    ref, cpu = _run_ops(INT_BINARY, a, b,
                         [np.bool_ if op in ("eq", "ne", "lt", "le", "gt", "ge") else dt for op in INT_BINARY])
     for op, r, c in zip(INT_BINARY, ref, cpu):
         np.testing.assert_array_equal(c, r, err_msg=op)
@@ -396,7 +350,7 @@ CAST_TYPES = [np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint
 
 
 @pytest.mark.parametrize("src", CAST_TYPES, ids=lambda d: np.dtype(d).name)
-def test_casts_match_reference(monkeypatch, rng, src):
+def test_casts_match_reference(rng, src):
     if np.dtype(src).kind == "f" or src in (ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e5m2):
         with np.errstate(all="ignore"):
             a = np.concatenate([SPECIAL, [1 + 2**-8 + 2**-40, 2.0**31, -2.0**63, 1e20, 300.5, -129.5],
@@ -408,7 +362,7 @@ def test_casts_match_reference(monkeypatch, rng, src):
             a[:4] = [info.min, info.max, 0, info.max // 3]
     outs = [np.zeros(a.shape, d) for d in CAST_TYPES]
     with np.errstate(all="ignore"):
-        ref, cpu = both(monkeypatch, casts_k, (tw.cdiv(a.size, 16),), (a, outs, 16), [1])
+        ref, cpu = both(casts_k, (tw.cdiv(a.size, 16),), (a, outs, 16), [1])
     for d, r, c in zip(CAST_TYPES, ref[0], cpu[0]):
         if np.dtype(d).kind in "biu":
             np.testing.assert_array_equal(c, r, err_msg=f"{np.dtype(src).name} -> {np.dtype(d).name}")
@@ -433,7 +387,7 @@ def reduce_k(x, s0, s1, mx, mn, am, an, pr, cs, cp, TM: tw.Constant[int], TN: tw
 
 
 @pytest.mark.parametrize("dt", [np.float32, np.float16, np.int32, np.uint8, np.int64])
-def test_reductions_and_scans(monkeypatch, rng, dt):
+def test_reductions_and_scans(rng, dt):
     tm, tn = 5, 7
     x = random_array(rng, (tm, tn), dt)
     if np.dtype(dt).kind == "f":
@@ -444,7 +398,7 @@ def test_reductions_and_scans(monkeypatch, rng, dt):
     outs = [np.zeros((1, tn), dt), np.zeros(tm, dt), np.zeros(tm, dt), np.zeros((1, tn), dt), np.zeros(tm, np.int32),
             np.zeros(tn, np.int32), np.zeros(1, dt), np.zeros((tm, tn), dt), np.zeros((tm, tn), dt)]
     with np.errstate(all="ignore"):
-        ref, cpu = both(monkeypatch, reduce_k, (1,), (x, *outs, tm, tn), list(range(1, 10)))
+        ref, cpu = both(reduce_k, (1,), (x, *outs, tm, tn), list(range(1, 10)))
     same(ref, cpu, rtol=2e-7 if dt == np.float32 else 1e-3 if dt == np.float16 else None)
 
 
@@ -460,13 +414,13 @@ def gather_scatter(x, idx, mask, y, z, T: tw.Constant[int]):
     tw.store(z, b, g)
 
 
-def test_gather_scatter(monkeypatch, rng):
+def test_gather_scatter(rng):
     n, t = 40, 8
     x = random_array(rng, n, np.int32)
     idx = rng.permutation(np.arange(-5, 35)).astype(np.int16)   # some out of range on both sides
     mask = rng.random(n) < 0.8
     args = (x, idx, mask, np.zeros(2 * n + 2, np.int32), np.zeros(n, np.int32), t)
-    ref, cpu = both(monkeypatch, gather_scatter, (n // t,), args, [3, 4])
+    ref, cpu = both(gather_scatter, (n // t,), args, [3, 4])
     same(ref, cpu)
     ok = mask & (idx >= 0) & (idx < n)
     np.testing.assert_array_equal(cpu[1], np.where(ok, x[np.clip(idx, 0, n - 1)], -7))
@@ -485,12 +439,12 @@ def atomics(counts, fmax, fadd, hadd, xs, old, T: tw.Constant[int]):
     tw.store(old, b, tw.atomic_xchg(xs, (mine,), v * 2) + tw.atomic_cas(xs, (mine,), v * 2, v * 3))
 
 
-def test_atomics_across_threads(monkeypatch, rng):
+def test_atomics_across_threads(rng):
     nb, t = 64, 16
     xs = random_array(rng, nb * t, np.float32)
     args = (np.zeros(5, np.int64), np.full(5, -np.inf, np.float32), np.zeros(5, np.float32), np.zeros(5, np.float16),
             xs, np.zeros(nb * t, np.float32), t)
-    ref, cpu = both(monkeypatch, atomics, (nb,), args, [0, 1, 2, 3, 4, 5])
+    ref, cpu = both(atomics, (nb,), args, [0, 1, 2, 3, 4, 5])
     same(ref, cpu)
 
 
@@ -507,11 +461,11 @@ def int_atomics(a, o, T: tw.Constant[int]):
 
 
 @pytest.mark.parametrize("dt", [np.int32, np.uint16, np.int8])
-def test_integer_atomics(monkeypatch, dt):
+def test_integer_atomics(dt):
     a = np.zeros(12, dt)
     a[6:9] = np.iinfo(dt).max
     a[9:] = 5
-    ref, cpu = both(monkeypatch, int_atomics, (20,), (a, np.zeros(20, np.int32), 8), [0, 1])
+    ref, cpu = both(int_atomics, (20,), (a, np.zeros(20, np.int32), 8), [0, 1])
     same(ref, cpu)
 
 
@@ -632,7 +586,7 @@ def checked(x, y):
     tw.store(y, tw.bid(0), v)
 
 
-def test_assert_fails_with_the_block(monkeypatch):
+def test_assert_fails_with_the_block():
     x = np.arange(10, dtype=np.int32)
     y = np.zeros(10, np.int32)
     tw.launch(None, (10,), checked, (x, y))

@@ -9,14 +9,19 @@ tile takes several trips."""
 import math
 import os
 import shutil
+import sys
 
 import numpy as np
 import pytest
-from conftest import env
+from conftest import env, run_on
 
 import tilewise as tw
 from tilewise import backends
 from tilewise.backends.cuda import EmulatedBackend, codegen
+
+# softmax is the kernel of examples/softmax.py (the script runs main only as __main__)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
+from softmax import softmax  # noqa: E402
 
 ZERO = tw.PaddingMode.ZERO
 pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None,
@@ -49,13 +54,6 @@ def rand(rng, shape, dtype, lo=-3.0, hi=3.0):
 def vadd(a, b, c, T: tw.Constant[int]):
     i = tw.bid(0)
     tw.store(c, i, tw.load(a, i, shape=T) + tw.load(b, i, shape=T))
-
-
-@tw.kernel
-def softmax(x, y, TM: tw.Constant[int], TN: tw.Constant[int]):
-    rows = tw.load(x, index=(tw.bid(0), 0), shape=(TM, TN), padding_mode=tw.PaddingMode.NEG_INF)
-    e = tw.exp(rows - tw.max(rows, axis=1, keepdims=True))
-    tw.store(y, index=(tw.bid(0), 0), tile=e / tw.sum(e, axis=1, keepdims=True))
 
 
 @tw.kernel
@@ -330,16 +328,15 @@ def _ints(rng, dt):
 TRANSCENDENTAL = {"softmax", "layer_norm", "float_semantics"}  # host libm vs NumPy: may differ in the last bit
 
 
-def _run(name, backend):
+def _run(name):
+    """Every array argument of case `name` after its launch on the reference backend and on the emulator."""
     kernel, grid, args = CASES[name](np.random.default_rng(sum(map(ord, name))))
-    with on(backend):
-        tw.launch(None, grid, kernel, args)
-    return [a for a in args if isinstance(a, np.ndarray)]
+    return run_on(("reference", "cuda-emulated"), kernel, grid, args)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_emulated_matches_reference(name):
-    want, got = _run(name, "reference"), _run(name, "cuda-emulated")
+    want, got = _run(name)
     for k, (w, g) in enumerate(zip(want, got)):
         if w.dtype.kind not in "biuf":  # bfloat16/float8: compare as float32, so NaN matches NaN
             w, g = w.astype(np.float32), g.astype(np.float32)
@@ -380,7 +377,7 @@ def test_strided_destination_untouched_outside_view():
 def test_full_thread_count(monkeypatch):
     """128 threads per CTA, as on the GPU (tiles smaller than the CTA leave threads idle)."""
     monkeypatch.setenv("TILEWISE_EMULATOR_THREADS", str(codegen.THREADS))
-    want, got = _run("softmax", "reference"), _run("softmax", "cuda-emulated")
+    want, got = _run("softmax")
     np.testing.assert_allclose(got[1], want[1], rtol=2e-6, atol=1e-7)
 
 

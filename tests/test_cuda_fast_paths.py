@@ -10,7 +10,7 @@ import shutil
 import ml_dtypes
 import numpy as np
 import pytest
-from conftest import env
+from conftest import env, run_on
 
 import tilewise as tw
 from tilewise import backends
@@ -30,15 +30,9 @@ def on(backend, threads=16):
     return env(TILEWISE_BACKEND=backend, TILEWISE_EMULATOR_THREADS=str(threads))
 
 
-def both(kernel, grid, args, threads=16):
+def both(kernel, grid, args, threads=16, outs=None):
     """The arrays after the launch on the reference backend and on the emulator."""
-    out = {}
-    for b in ("reference", "cuda-emulated"):
-        copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-        with on(b, threads):
-            tw.launch(None, grid, kernel, copies)
-        out[b] = [a for a in copies if isinstance(a, np.ndarray)]
-    return out["reference"], out["cuda-emulated"]
+    return run_on(("reference", "cuda-emulated"), kernel, grid, args, outs, TILEWISE_EMULATOR_THREADS=str(threads))
 
 
 @tw.kernel
@@ -89,16 +83,9 @@ def test_vector_access_and_fallbacks(rng, dtype, tn, view):
     dst = dst_base[:, ::2] if view == "dst_strided" else dst_base[:, :26]
     if view in ("aligned", "offset"):
         assert src.ctypes.data % 16 == (0 if view == "aligned" else dtype().itemsize) or view == "offset"
-    for backend in ("reference", "cuda-emulated"):
-        d = dst_base.copy()
-        target = d[:, ::2] if view == "dst_strided" else d[:, :26]
-        with on(backend):
-            tw.launch(None, (tw.cdiv(13, 4), tw.cdiv(26, tn)), scale_copy, (src, target, 4, tn))
-        if backend == "reference":
-            want = d
-        else:
-            np.testing.assert_array_equal(d, want)   # outside the view untouched; 26 % tn: partial pieces
-    del dst
+    (want,), (got,) = both(scale_copy, (tw.cdiv(13, 4), tw.cdiv(26, tn)), (src, dst, 4, tn), outs=[1])
+    assert got.base.shape == dst_base.shape and got.strides == dst.strides   # a fresh copy of the same view
+    np.testing.assert_array_equal(got.base, want.base)   # outside the view untouched; 26 % tn: partial pieces
 
 
 @tw.kernel
