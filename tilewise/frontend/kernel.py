@@ -18,11 +18,12 @@ from .values import ArrayListV, ArrayV, TileV
 
 @dataclass(frozen=True)
 class ArraySpec:
-    """What specialisation knows about an array argument."""
+    """What specialisation knows about an array argument. The facts default to unknown (False): a
+    backend compiles a unit stride in, so claiming one by default would be a wrong answer waiting."""
     dtype: DType
     ndim: int
-    unit_stride: bool = True  # innermost stride is one element
-    aligned: bool = True      # data pointer is 16-byte aligned
+    unit_stride: bool = False  # innermost stride is one element
+    aligned: bool = False      # data pointer is 16-byte aligned
 
 
 @dataclass(frozen=True)
