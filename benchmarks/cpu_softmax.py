@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 import tilewise as tw
-from tilewise.demo import softmax  # the shipped row-softmax kernel
+from tilewise.tools.demo import softmax  # the shipped row-softmax kernel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (  # noqa: E402

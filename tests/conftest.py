@@ -1,5 +1,6 @@
 """Shared fixtures: every kernel test runs once per host backend (Warp-style: one body, every device)."""
 import os
+import re
 import shutil
 import tempfile
 import zlib
@@ -27,7 +28,7 @@ def pytest_unconfigure(config):
         os.environ.pop("TILEWISE_CACHE_DIR", None)
 
 
-# TILEWISE_TEST_BACKENDS=cuda (what `python -m tilewise.gpu_check` sets) runs the suite on a GPU instead.
+# TILEWISE_TEST_BACKENDS=cuda (what `python -m tilewise.tools.gpu_check` sets) runs the suite on a GPU instead.
 HOST_BACKENDS = os.environ["TILEWISE_TEST_BACKENDS"].split(",") if os.environ.get("TILEWISE_TEST_BACKENDS") else \
     [b for b in ("reference", "cpu", "cuda-emulated") if b in backends.available()]
 
@@ -56,6 +57,16 @@ def random_array(rng, shape, dtype):
         lo, hi = max(info.min, -100), min(info.max, 100)
         return rng.integers(lo, hi, size=shape, endpoint=True).astype(dtype)
     return (rng.standard_normal(shape) * 2).astype(dtype)
+
+
+def vector_widths(code, elem):
+    """The lane counts of the `<N x elem>` vector types in LLVM IR text. Tests ask only that some are wider
+    than one lane: how wide depends on the host (SSE and NEON 4 floats, AVX2 8, AVX-512 16)."""
+    return {int(n) for n in re.findall(rf"<(\d+) x {re.escape(elem)}>", code)}
+
+
+def vectorised(code, elem):
+    return max(vector_widths(code, elem), default=1) >= 2
 
 
 @contextmanager

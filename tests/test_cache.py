@@ -1,4 +1,4 @@
-"""The on-disk compile cache (tilewise/runtime/cache.py) on its own, and as the cpu backend uses it:
+"""The on-disk compile cache (tilewise/support/diskcache.py) on its own, and as the cpu backend uses it:
 hits and misses, what the key covers, torn and corrupt entries, concurrent writers, a cache that cannot
 be written or is turned off, and a warm hit that runs no LLVM. Every test has a cache root of its own."""
 import os
@@ -13,7 +13,7 @@ from conftest import random_array
 
 import tilewise as tw
 from tilewise import backends
-from tilewise.runtime import cache
+from tilewise.support import diskcache as cache
 
 
 @pytest.fixture(autouse=True)
@@ -110,7 +110,7 @@ def test_concurrent_writers_never_show_a_torn_entry(root):
     a miss or one whole payload."""
     writer = textwrap.dedent("""
         import sys
-        from tilewise.runtime import cache
+        from tilewise.support import diskcache as cache
         payload = bytes([int(sys.argv[1])]) * (2 << 20)
         for _ in range(40):
             cache.put("cpu", "shared", payload)

@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from tilewise import backends, cli, demo
+from tilewise import backends, cli
+from tilewise.tools import demo
 
 
 def run_cli(*args, **env):
@@ -78,7 +79,7 @@ def test_no_command_prints_usage_and_exits_2():
 # ---- tilewise cache info|clear ---------------------------------------------------------------------
 
 def test_cache_info_and_clear(tmp_path, monkeypatch):
-    from tilewise.runtime import cache
+    from tilewise.support import diskcache as cache
     root = tmp_path / "cache"
     env = {"TILEWISE_CACHE_DIR": str(root)}
     r = run_cli("cache", "info", **env)
@@ -142,7 +143,7 @@ def _section(out, name):
 
 
 def test_parse_args_specs():
-    from tilewise.inspection import parse_args
+    from tilewise.tools.inspection import parse_args
     a = parse_args("f32[256,1024], bf16[2, 3], i8[], (u16[4], f64[5]), 4, -2, 0x10, 010, 1.5, 1e-3, True, false")
     assert a[0].shape == (256, 1024) and a[0].dtype == np.float32
     assert a[1].shape == (2, 3) and str(a[1].dtype) == "bfloat16"
@@ -157,7 +158,7 @@ def test_parse_args_specs():
 @pytest.mark.parametrize("target", [b for b in ("cpu", "reference") if b in backends.available()])
 def test_inspect_prints_each_stage(capsys, kernel_file, target):
     import tilewise as tw
-    from tilewise.inspection import load_kernel, parse_args
+    from tilewise.tools.inspection import load_kernel, parse_args
     code, out, err = inspect(capsys, kernel_file, "softmax", "--args", SOFTMAX_ARGS, "--target", target)
     assert code == 0, err
     assert out.startswith(f"# softmax from {kernel_file} for {target}")

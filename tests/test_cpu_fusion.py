@@ -4,11 +4,11 @@ import re
 
 import numpy as np
 import pytest
-from conftest import random_array
+from conftest import random_array, vectorised
 
 import tilewise as tw
 from tilewise.backends.cpu import streaming
-from tilewise.demo import softmax
+from tilewise.tools.demo import softmax
 
 pytestmark = pytest.mark.skipif("cpu" not in tw.backends.available(), reason="cpu backend not registered")
 
@@ -39,7 +39,7 @@ def test_streaming_kernel_has_no_tile_buffers():
     buffers = re.findall(r"%([\w.\"]+) = alloca \[(\d+) x", code)
     tiles = [n for name, n in buffers if streaming.CHUNK_NAME not in name]
     assert tiles == ["256", "256"]
-    assert "<8 x float>" in code or "<4 x float>" in code or "<16 x float>" in code
+    assert vectorised(code, "float")
 
 
 @pytest.mark.parametrize("n", [1, 255, 256, 1000])

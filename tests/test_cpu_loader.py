@@ -12,7 +12,7 @@ from conftest import env, random_array
 import tilewise as tw
 from tilewise import backends
 from tilewise.backends.cpu import loading, objload
-from tilewise.demo import softmax
+from tilewise.tools.demo import softmax
 
 pytestmark = pytest.mark.skipif("cpu" not in backends.available(), reason="cpu backend unavailable")
 

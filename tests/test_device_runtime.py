@@ -9,9 +9,9 @@ import pytest
 
 import tilewise as tw
 from tilewise import backends
-from tilewise.demo import softmax
 from tilewise.runtime import dlpack
 from tilewise.runtime.device_launch import _regions
+from tilewise.tools.demo import softmax
 
 pytestmark = pytest.mark.skipif("cuda-emulated" not in backends.available(), reason="needs a host C++ compiler")
 
@@ -278,7 +278,7 @@ def test_cuda_backend_on_host_arrays_keeps_aliasing(rng, monkeypatch):
 
 
 def test_gpu_check_without_a_gpu_says_so(monkeypatch, capsys):
-    from tilewise import gpu_check
+    from tilewise.tools import gpu_check
     monkeypatch.delenv("TILEWISE_EMULATE_GPU")
     if tw.devices():
         pytest.skip("this machine has a GPU")
@@ -289,7 +289,7 @@ def test_gpu_check_without_a_gpu_says_so(monkeypatch, capsys):
 
 
 def test_gpu_check_report_block():
-    from tilewise import gpu_check
+    from tilewise.tools import gpu_check
     rows = [("vector add fp32", "1,000", 2.0, 12e9, "GB/s", 0.0, 1.0, None),
             ("matmul fp16", "4096^3", 1.0, 2e12, "TFLOP/s", 1e-3, None, None)]
     text = gpu_check.report({"name": "H100", "arch": "sm_90", "driver": "CUDA 12.8", "nvrtc": "13.0"}, "5 passed",

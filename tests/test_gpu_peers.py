@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from tilewise import gpu_check
+from tilewise.tools import gpu_check
 
 PEERS = Path(gpu_check.__file__).with_name("gpu_peers_triton.py")
 
@@ -18,7 +18,7 @@ def no_triton(monkeypatch):
     """Triton not installed: `import triton` raises ImportError (None in sys.modules does that)."""
     monkeypatch.setitem(sys.modules, "triton", None)
     monkeypatch.setitem(sys.modules, "triton.language", None)
-    monkeypatch.delitem(sys.modules, "tilewise.gpu_peers_triton", raising=False)
+    monkeypatch.delitem(sys.modules, "tilewise.tools.gpu_peers_triton", raising=False)
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def torch_with_gpu(monkeypatch):
 
 def test_peers_module_needs_triton_and_says_so(no_triton, torch_with_gpu):
     with pytest.raises(ImportError, match="needs Triton and PyTorch.*never tilewise dependencies"):
-        import tilewise.gpu_peers_triton  # noqa: F401
+        import tilewise.tools.gpu_peers_triton  # noqa: F401
     assert gpu_check.triton_peers() is None
 
 

@@ -13,7 +13,7 @@ from .language import (Array, ByTarget, ConstBool, ConstFloat, ConstInt, Constan
 from .runtime import (CompiledKernel, Device, DeviceArray, Event, Stream, compile, devices, empty, launch, to_device,
                       to_host)
 
-__version__ = "0.1.0"
+from .support import __version__
 
 globals().update({k: v for k, v in _PUBLIC.items() if k != "cdiv"})
 # cuTile spells some functions with a trailing underscore, or both ways.

@@ -85,7 +85,7 @@ def info() -> int:
 
 
 def demo() -> int:
-    from . import demo as demo_module
+    from .tools import demo as demo_module
     return demo_module.main()
 
 
@@ -94,8 +94,8 @@ def _dispatch(args) -> int:
         return demo()
     if args.command == "info":
         return info()
-    from . import inspection
     from .errors import TileError
+    from .tools import inspection
     if args.command == "cache":
         return inspection.cache_info() if args.action == "info" else inspection.cache_clear()
     try:

@@ -1,7 +1,9 @@
 """Backends register here behind one interface: `compile(fn: ir.Function, target) -> Executable`.
 
-An Executable has `run(args, grid)` (one host value per IR parameter), and the inspectable
-`code`, `binary` and `resources` (None / {} where a backend has none)."""
+An Executable has `run(args, grid)` (one host value per IR parameter), or is `on_device` (GPU code that
+tilewise.runtime loads and launches), and the inspectable `code`, `binary` and `resources` (None / {}
+where a backend has none). Backends sit beside the frontend and below the runtime: they import only
+tilewise.ir, tilewise.errors and tilewise.support (docs/architecture.md, tests/test_layers.py)."""
 from __future__ import annotations
 
 import os

@@ -2,32 +2,14 @@
 and this table maps the stub to its lowering rule `impl(builder, *args, **kwargs)`."""
 from __future__ import annotations
 
-import functools
 import math
 
 from .. import language as L
-from ..errors import TileError, TileTypeError, TileUnsupportedError, TileValueError
+from ..errors import TileTypeError, TileUnsupportedError, TileValueError
 from ..ir import dtypes as D
 from . import sema as S
+from .registry import BUILTINS, PUBLIC, builtin  # noqa: F401 - BUILTINS and PUBLIC are read from here
 from .values import TileV, describe, is_const
-
-BUILTINS = {}  # public stub -> lowering rule
-PUBLIC = {}    # name -> public stub, exported as tilewise.<name>
-
-
-def builtin(name, host=None):
-    def register(impl):
-        def stub(*args, **kwargs):
-            if host is not None:
-                return host(*args, **kwargs)
-            raise TileError(f"tw.{name}() can only be used inside a @tw.kernel function")
-        functools.update_wrapper(stub, impl)
-        stub.__name__ = stub.__qualname__ = name
-        stub.__module__ = "tilewise"
-        BUILTINS[stub] = impl
-        PUBLIC[name] = stub
-        return impl
-    return register
 
 
 def to_dtype(x, what="dtype"):
@@ -60,8 +42,7 @@ def num_blocks(b, axis):
 @builtin("cdiv", host=L.cdiv)
 def cdiv(b, x, y):
     """Ceiling division of integers."""
-    return S.binary(b, "floordiv", S.binary(b, "add", x, S.binary(b, "sub", y, 1)), y) \
-        if isinstance(x, TileV) or isinstance(y, TileV) else L.cdiv(x, y)
+    return S.cdiv(b, x, y)
 
 
 # ---- elementwise --------------------------------------------------------------------------------

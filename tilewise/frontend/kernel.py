@@ -55,6 +55,7 @@ class Kernel:
         self.__name__ = fn.__name__
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
+        self.__tile_function__ = fn  # what a call from inside another kernel inlines (lowering.py)
         self.signature = inspect.signature(fn)
         try:  # read the source now, so edits to the file after decoration cannot skew what runs
             function_source(fn)

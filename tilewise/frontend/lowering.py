@@ -459,9 +459,7 @@ class Lowering(ControlFlow):
             return args[0].shape[0]
         if isinstance(func, DType_types()) and len(args) == 1:
             return B.astype(self.b, args[0], func)
-        from .kernel import Kernel
-        if isinstance(func, Kernel):
-            func = func.fn
+        func = getattr(func, "__tile_function__", func)  # a @tw.kernel called from a kernel is inlined too
         if isinstance(func, types.FunctionType) and func.__module__ != "tilewise":
             return self.inline(node, func, args, kwargs)
         if all(is_const(a) for a in list(args) + list(kwargs.values())) and _pure(func):

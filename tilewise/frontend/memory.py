@@ -4,7 +4,7 @@ from __future__ import annotations
 from .. import language as L
 from ..errors import TileTypeError, TileValueError
 from . import sema as S
-from .builtins import builtin, cdiv
+from .registry import builtin
 from .values import ArrayV, TileV, describe, is_py_scalar
 
 
@@ -156,4 +156,4 @@ def num_tiles(b, array, axis, shape):
     arr = _array(array)
     shape = S.const_shape(shape)
     axis = S.const_axis(axis, arr.ndim)
-    return cdiv(b, S.array_shape(b, arr)[axis], shape[axis])
+    return S.cdiv(b, S.array_shape(b, arr)[axis], shape[axis])

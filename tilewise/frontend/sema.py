@@ -10,6 +10,7 @@ import operator
 
 import numpy as np
 
+from .. import language as L
 from ..errors import TileTypeError, TileValueError
 from ..ir import dtypes as D
 from ..ir.types import TileType
@@ -144,6 +145,13 @@ def unary(b, fn, x):
     if fn == "invert" and x.dtype.is_bool:
         return logical_not(b, x)
     return TileV(b.one("unary", [x.v], fn=fn))
+
+
+def cdiv(b, x, y):
+    """Ceiling division of integers: folded where both are compile-time, else IR."""
+    if isinstance(x, TileV) or isinstance(y, TileV):
+        return binary(b, "floordiv", binary(b, "add", x, binary(b, "sub", y, 1)), y)
+    return L.cdiv(x, y)
 
 
 def to_bool(b, x) -> TileV:

@@ -1,7 +1,6 @@
 """Launch arguments -> specialisation facts and host values, with every check done before any work."""
 from __future__ import annotations
 
-import ctypes
 import numbers
 
 import numpy as np
@@ -9,34 +8,13 @@ import numpy as np
 from ..errors import TileLaunchError
 from ..frontend.kernel import ArrayListSpec, ArraySpec, ConstSpec, ScalarSpec
 from ..ir import dtypes as D
+from ..support.hostmem import data_pointer
 
 _CPU_DLPACK = 1
 
 
 SUPPORTED_DTYPES = ", ".join(["bool", "int8/16/32/64", "uint8/16/32/64", "float16", "bfloat16", "float32",
                               "float64", "float8_e4m3fn", "float8_e5m2"])
-
-
-def _struct_data_pointer():
-    """A reader of an ndarray's data pointer, or None. `x.ctypes.data` costs about 2 us (it builds a
-    helper object), a tenth of a cached launch; the pointer is the first field of NumPy's array struct
-    after the object header (what PyArray_DATA reads), so it is read there, once checked against
-    `.ctypes.data` on arrays of this process (a build with another layout simply does not use it)."""
-    offset = object.__basicsize__
-    read = ctypes.c_void_p.from_address
-
-    def data_pointer(x):
-        return read(id(x) + offset).value
-    probes = [np.zeros(3), np.arange(10, dtype=np.int8)[3:], np.zeros((4, 4), np.float32).T]
-    return data_pointer if all(data_pointer(p) == p.ctypes.data for p in probes) else None
-
-
-_STRUCT_POINTER = _struct_data_pointer()
-
-
-def data_pointer(x: np.ndarray) -> int:
-    """The address of `x`'s first element."""
-    return _STRUCT_POINTER(x) if _STRUCT_POINTER is not None else x.ctypes.data
 
 
 def _torch_view(x):

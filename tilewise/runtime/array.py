@@ -139,14 +139,3 @@ def to_device(x, device=None, stream=None):
     if arr.size:
         out.device.driver.copy_h2d(out.ptr, np.ascontiguousarray(arr), resolve_stream(stream, out.device))
     return out
-
-
-def to_host(x, stream=None):
-    """A NumPy copy of a device array (ours, or any with __cuda_array_interface__ / a CUDA __dlpack__);
-    NumPy arrays come back as they are."""
-    if isinstance(x, np.ndarray):
-        return x
-    if not isinstance(x, DeviceArray):
-        from .device_args import device_view
-        x = device_view(x, "the argument of tw.to_host")
-    return x.to_host(stream)

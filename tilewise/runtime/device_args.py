@@ -1,5 +1,6 @@
 """Launch arguments that live on a GPU -> specialisation facts and tw.DeviceArray views, all on one
-device, with every check done before any work (args.py does the same for host arguments)."""
+device, with every check done before any work (args.py does the same for host arguments); and
+`tw.to_host`, which takes any of them."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,12 +8,13 @@ import numpy as np
 from ..errors import TileLaunchError
 from ..frontend.kernel import ArrayListSpec, ArraySpec, ConstSpec
 from ..ir import dtypes as D
+from . import dlpack, driver
 from .args import SUPPORTED_DTYPES, _classify_one, _const_value, _is_array, _plan_for, is_device_array
+from .array import DeviceArray
+from .device import Device
 
 
 def _pointer_device(ptr, what):
-    from . import driver
-    from .device import Device
     for drv in driver.all_drivers():
         if drv.kind == "emulated" and drv.owns(ptr):
             return Device(f"cuda-emulated:{drv.ordinal}")
@@ -26,8 +28,6 @@ def _pointer_device(ptr, what):
 
 def device_view(x, what):
     """A tw.DeviceArray over the memory of device array `x` (which it keeps alive), or a TileLaunchError."""
-    from .array import DeviceArray
-    from .device import Device
     if isinstance(x, DeviceArray):
         return x
     if hasattr(x, "__cuda_array_interface__"):
@@ -45,12 +45,10 @@ def device_view(x, what):
         shape = tuple(cai["shape"])
         device = _pointer_device(ptr, what) if ptr else Device()
         return DeviceArray(device, ptr, shape, dtype, cai.get("strides"), owner=x, readonly=readonly)
-    from . import dlpack
-    from .driver import emulation_requested
     im = dlpack.read(x)
     if D.from_numpy(im.dtype) is None:
         raise TileLaunchError(f"{what} has dtype {im.dtype}, which tile kernels do not support")
-    prefix = "cuda-emulated" if emulation_requested() else "cuda"
+    prefix = "cuda-emulated" if driver.emulation_requested() else "cuda"
     return DeviceArray(Device(f"{prefix}:{im.device[1]}"), im.ptr, im.shape, im.dtype, im.strides, owner=im)
 
 
@@ -101,3 +99,13 @@ def classify_device(kernel, args):
     if first is None:
         raise TileLaunchError(f"kernel '{kernel.__name__}' got no device arrays")
     return tuple(specs), values, names, first[1].device
+
+
+def to_host(x, stream=None):
+    """A NumPy copy of a device array (ours, or any with __cuda_array_interface__ / a CUDA __dlpack__);
+    NumPy arrays come back as they are."""
+    if isinstance(x, np.ndarray):
+        return x
+    if not isinstance(x, DeviceArray):
+        x = device_view(x, "the argument of tw.to_host")
+    return x.to_host(stream)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ctypes
 
 from ..errors import TileLaunchError
-from .driver import DeviceDriver, DriverEvent, DriverStream
+from .driver_base import DeviceDriver, DriverEvent, DriverStream
 
 
 def _core():

@@ -16,7 +16,7 @@ import weakref
 import numpy as np
 
 from ..errors import TileLaunchError
-from .driver import DeviceDriver, DriverEvent, DriverStream
+from .driver_base import DeviceDriver, DriverEvent, DriverStream
 
 _ALIGN = 256  # what cudaMalloc guarantees
 _HANDLES = itertools.count(0x7E00_0000)  # fake cudaStream_t values, never 0 (the legacy default stream)

@@ -47,7 +47,11 @@ def launch(stream, grid, kernel, args):
         from .device_launch import launch_device
         return launch_device(stream, grid, kernel, args)
     _check_writable(fn, values, names)
-    exe.run(values, grid)
+    if getattr(exe, "on_device", False):  # the cuda backend given host arrays: run on the default device
+        from .device_launch import run_host_arrays
+        run_host_arrays(fn, exe, values, grid)
+    else:
+        exe.run(values, grid)
 
 
 class CompiledKernel:

@@ -12,7 +12,7 @@ import json
 import os
 
 from ...ir import print_function
-from ...runtime import cache as diskcache
+from ...support import diskcache
 from .loading import Compiled, cache_key_parts
 from .launcher import Launcher
 

@@ -24,7 +24,7 @@ from llvmlite import ir
 
 from ...errors import TileUnsupportedError
 from ...ir.types import ArrayType, TileType
-from . import compiler, fusion, memory, printing, streaming, tileops
+from . import compiler, fusion, half, memory, printing, streaming, tileops
 from .buffers import ArrayRef, Buf
 from .elements import (
     I32,
@@ -56,6 +56,8 @@ class KernelGen:
         self.streaming_used = False
         self._block_fn()
         self._run_fn()
+        if compiler.lacks_f16c() and half.needed(str(self.module)):
+            half.define(self.module)
 
     # ---- buffers and element access ---------------------------------------------------------------
 

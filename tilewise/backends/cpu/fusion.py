@@ -196,26 +196,25 @@ def lower(g, op):
 # ---- inlined loads -------------------------------------------------------------------------------
 
 class FusedLoad:
-    """What an inlined load computes where it stands: its view of the array (strides and first element
-    per tile dimension), whether its whole tile is inside the array, its tile type, and `fill(buf)`,
-    which copies the tile with its padding into a buffer (for the checked copy of its consumers; `buf`
-    is allocated on first use)."""
-    __slots__ = ("arr", "strides", "starts", "inside", "type", "fill", "buf")
+    """What an inlined load computes where it stands (memory.py makes it): `element_ptr(coords)`, the
+    address of the element at tile coordinates `coords`; the tile's rank; whether the whole tile is inside
+    the array; its tile type; and `fill(buf)`, which copies the tile with its padding into a buffer (for
+    the checked copy of its consumers; `buf` is allocated on first use)."""
+    __slots__ = ("element_ptr", "rank", "inside", "type", "fill", "buf")
 
-    def __init__(self, arr, strides, starts, inside, type_, fill):
-        self.arr, self.strides, self.starts = arr, strides, starts
+    def __init__(self, element_ptr, rank, inside, type_, fill):
+        self.element_ptr, self.rank = element_ptr, rank
         self.inside, self.type, self.fill, self.buf = inside, type_, fill, None
 
 
 def _load_element(g, op, at):
-    from .memory import tile_element_ptr
     f = g.fused_loads[op.result.id]
-    multi = at.multi if at.multi is not None else [at.flat][:len(f.starts)]
+    multi = at.multi if at.multi is not None else [at.flat][:f.rank]
     assert g.checked_loads is not None, "an inlined load read outside `versioned`"
     if g.checked_loads:  # the tile, padded, in a buffer filled before the consumer's loop
         return g.ld(f.buf, g.flat(multi, f.type.shape))
-    v = g.b.load(tile_element_ptr(g, f.arr, f.starts, f.strides, multi), typ=mem_type(f.arr.dt))
-    return to_reg(g.b, v, f.arr.dt)
+    v = g.b.load(f.element_ptr(multi), typ=mem_type(f.type.dtype))
+    return to_reg(g.b, v, f.type.dtype)
 
 
 def _loads_below(g, v, out):

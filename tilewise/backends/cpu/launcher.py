@@ -16,7 +16,7 @@ import numpy as np
 
 from ...errors import TileAssertionError, TileLaunchError
 from ...ir.types import ArrayType
-from ...runtime.args import data_pointer
+from ...support.hostmem import data_pointer
 
 _SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
                               ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_void_p)

@@ -5,8 +5,8 @@ what the disk cache stores (namespace "cpu") is exactly what runs. objload.py ma
 itself, so a warm start loads neither LLVM nor llvmlite (35-45 ms); objects it does not take go through
 MCJIT. The key is the unoptimised IR (it already encodes the source, the specialisation and the poison
 setting) plus everything that changes the machine code: tilewise's and this backend's versions and
-source, LLVM's version, the triple, the host CPU's name and features, and its last-level cache size
-(streaming.py's threshold).
+source, LLVM's version, the triple, the target CPU's name and features (the host's, or TILEWISE_CPU's
+level), and the host's last-level cache size (streaming.py's threshold).
 
 Those last four come from LLVM. So that a warm start need not load it to build a key, they are cached
 too (namespace "cpu-host"), under a fingerprint read without LLVM: llvmlite's shared library (path,
@@ -18,7 +18,7 @@ import json
 import os
 from pathlib import Path
 
-from ...runtime import cache as diskcache
+from ...support import diskcache
 from . import objload
 
 # Bump when codegen or the pipeline changes what a given IR text compiles to.
@@ -26,6 +26,13 @@ BACKEND_VERSION = "cpu-3"
 ENTRY = "tw_run"  # the exported function that runs a range of blocks (codegen.py)
 NAMESPACE, HOST_NAMESPACE = "cpu", "cpu-host"
 _STATE = {}
+
+
+def cpu_choice():
+    """TILEWISE_CPU: the CPU the code is compiled for: "host" (the default: this machine's CPU and every
+    feature it has) or an x86-64 level ("x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4") this host can
+    run, so that code for smaller machines is tested on a big one (compiler._target_cpu checks it)."""
+    return os.environ.get("TILEWISE_CPU", "host").strip().lower() or "host"
 
 
 def loader_choice():
@@ -55,7 +62,7 @@ class Compiled:
                     raise RuntimeError(f"internal error: the object loader cannot load this kernel ({e})") from e
         if self.address is None:
             from .compiler import mcjit_load
-            self._engine, self.address = mcjit_load(obj)
+            self._engine, self.address = mcjit_load(obj, ENTRY)
             self.loader = "mcjit"
         if not self.address:
             raise RuntimeError(f"internal error: compiled object code has no '{ENTRY}' function")
@@ -94,11 +101,12 @@ class Compiled:
 
 def cache_key_parts():
     """Everything besides the IR text that decides the object code."""
-    if "key" not in _STATE:
-        from ... import __version__
-        _STATE["key"] = (f"tilewise {__version__}", BACKEND_VERSION, _source_digest(), *_host_description(),
-                         f"llc {last_level_cache_bytes()}")
-    return _STATE["key"]
+    cpu = cpu_choice()
+    if ("key", cpu) not in _STATE:
+        from ...support import __version__
+        _STATE["key", cpu] = (f"tilewise {__version__}", BACKEND_VERSION, _source_digest(), *_host_description(),
+                              f"llc {last_level_cache_bytes()}")
+    return _STATE["key", cpu]
 
 
 def last_level_cache_bytes(root="/sys/devices/system/cpu/cpu0/cache"):
@@ -158,4 +166,4 @@ def _host_fingerprint():
     st = libs[0].stat()
     cpu = b"\n".join(line for line in first.splitlines()
                      if not line.lower().startswith((b"cpu mhz", b"bogomips")))
-    return (str(libs[0]), str(st.st_size), str(st.st_mtime_ns), cpu)
+    return (str(libs[0]), str(st.st_size), str(st.st_mtime_ns), cpu, f"target {cpu_choice()}")

@@ -8,13 +8,12 @@ into llvm.fmuladd (an FMA on hosts that have one; integers multiply and add, wra
 into K x NR panels, contiguous in K, when it needs converting or its rows are long (see
 `_should_pack`); a partial last panel is as wide as what is left. Edges use the same code with fewer
 rows and narrower (power-of-two, down to scalar) column vectors, so every shape, down to 1 x 1 x 1,
-takes one exact path. The lane count is picked when the kernel is generated, from the host features
-LLVM reports (AVX-512: 64-byte vectors, AVX: 32, else 16). A loop's `acc = mma(a, b, acc)` writes
+takes one exact path. The lane count is picked when the kernel is generated, from the target CPU's
+vectors (compiler.vector_shape: AVX-512 64 bytes, AVX 32, else 16). A loop's `acc = mma(a, b, acc)` writes
 over its accumulator (`_overwritable`), so the loop's yield has nothing to copy.
 """
 from __future__ import annotations
 
-import functools
 import weakref
 from collections import Counter
 
@@ -25,32 +24,14 @@ from ...ir.types import TileType
 from .elements import I32, I64, cast, mem_type, reg_type
 from .llvmutil import intrinsic
 
-
-@functools.cache
-def _host():
-    """(vector bytes, vector registers) of the host, from LLVM's view of its features."""
-    import llvmlite.binding as llvm
-
-    from . import compiler
-    compiler._init()
-    try:
-        feats = llvm.get_host_cpu_features()
-    except RuntimeError:  # LLVM cannot tell on this host: assume 16-byte vectors, which every target has
-        return 16, 16
-    if feats.get("avx512f"):
-        return 64, 32
-    if feats.get("avx"):
-        return 32, 16
-    return 16, 16
-
-
 _PACK_ROW_BYTES = 1024  # 128-float rows still fit in L1 unpacked (measured: packing them gains nothing)
 
 
 def block_shape(work):
     """(MR, NR, lanes) for a work dtype: two vectors of columns, and as many rows as leave registers for
     the two B vectors and one broadcast A element."""
-    vbytes, regs = _host()
+    from .compiler import vector_shape
+    vbytes, regs = vector_shape()
     lanes = vbytes // work.itemsize
     return min((regs - 3) // 2, 8), 2 * lanes, lanes
 

@@ -102,7 +102,8 @@ def lower_load(g, op):
     inside = _all_inside(g, extents, starts, shape)
     if op.result.id in g.inlined:  # its consumers read the array themselves (fusion.py), or, where some
         # tile reaches outside its array, a copy made by `partial` (less code than both paths, as fast)
-        g.fused_loads[op.result.id] = FusedLoad(arr, strides, starts, inside, op.result.type, partial)
+        g.fused_loads[op.result.id] = FusedLoad(lambda e: tile_element_ptr(g, arr, starts, strides, e), len(starts),
+                                                inside, op.result.type, partial)
         return
     out = g.result(op.result)
     g.if_then(inside, lambda: copy(out), lambda: partial(out))

@@ -1,8 +1,8 @@
 """The CUDA backend: Tile IR -> CUDA C++ (codegen.py) -> cubin with NVRTC (nvrtc.py).
 
 Two registered names: "cuda" compiles for a GPU architecture (tw.compile(..., target="cuda:sm_90"));
-device arrays launch through tilewise.runtime, and host arrays given to the "cuda" backend are copied
-to the default device, run there and copied back (runtime/device_launch.py).
+its executables are `on_device`: tilewise.runtime launches them on a device, and host arrays given to the
+"cuda" backend are copied to the default device, run there and copied back (runtime/device_launch.py).
 "cuda-emulated" builds the same generated source with the host
 C++ compiler against include/emulator.h and runs it on the CPU, so the generator is tested without a
 GPU (registered wherever a host C++ compiler is found; TILEWISE_ENABLE_CUDA_EMULATED=0 turns it off)."""
@@ -47,9 +47,9 @@ class CudaExecutable:
         """The PTX of the kernel (NVRTC again, on request)."""
         return nvrtc.compile_ptx(self.code, self.arch, name=f"{self.fn.name}.cu")
 
-    def run(self, args, grid):
-        from ...runtime.device_launch import run_host_arrays
-        run_host_arrays(self.fn, self, args, grid)
+    # Code for a GPU: the runtime loads and launches it on a device (host arrays are copied there and back,
+    # runtime/device_launch.py); a backend never reaches up into the runtime.
+    on_device = True
 
 
 def _check_shared_memory(fn, total, limit, arch):

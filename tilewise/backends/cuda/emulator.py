@@ -1,7 +1,7 @@
 """Builds generated CUDA C++ with the host compiler against include/emulator.h and runs it: the
 "cuda-emulated" backend, which tests the CUDA code generator on machines without a GPU.
 
-Shared libraries are kept in the disk cache's "cuda-emulated" directory (runtime/cache.py: TILEWISE_CACHE_DIR,
+Shared libraries are kept in the disk cache's "cuda-emulated" directory (support/diskcache.py: TILEWISE_CACHE_DIR,
 else ~/.cache/tilewise) under a hash of the source, the headers, the flags and the compiler's version, and
 renamed into place when complete."""
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 from ...errors import TileAssertionError, TileError, TileLaunchError
 from ...ir.dtypes import int64 as INT64
 from ...ir.types import ArrayType
-from ...runtime import cache as diskcache
+from ...support import diskcache
 from ..reference.interpreter import _format
 
 INCLUDE = Path(__file__).parent / "include"
@@ -38,7 +38,7 @@ PRINT_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p),
 
 
 def cache_dir() -> Path:
-    """The disk cache's "cuda-emulated" namespace (runtime/cache.py); where the cache is off or cannot be
+    """The disk cache's "cuda-emulated" namespace (support/diskcache.py); where the cache is off or cannot be
     written, a directory of this process's own, removed at exit (the libraries must exist as files)."""
     d = diskcache.namespace_dir("cuda-emulated")
     if d is not None and os.access(d, os.W_OK):

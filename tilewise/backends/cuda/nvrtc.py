@@ -7,7 +7,7 @@ import json
 import re
 
 from ...errors import TileLaunchError, TileUnsupportedError
-from ...runtime import cache as diskcache
+from ...support import diskcache
 from .emulator import INCLUDE
 
 NAMESPACE = "cuda"

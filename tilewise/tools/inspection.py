@@ -46,7 +46,7 @@ def _split(text):
 
 
 def _dtype(name):
-    from .ir import dtypes
+    from ..ir import dtypes
     try:
         return dtypes.from_name(_SHORT.get(name, name))
     except KeyError:
@@ -102,7 +102,7 @@ def parse_show(text: str) -> list[str]:
 def load_kernel(path: str, name: str):
     """The @tw.kernel called `name` in the Python file at `path` (imported as a module, its directory on
     sys.path so its own imports work; `if __name__ == "__main__"` blocks do not run)."""
-    from .frontend.kernel import Kernel
+    from ..frontend.kernel import Kernel
     p = Path(path)
     if not p.is_file():
         raise SpecError(f"no such file: {path}")
@@ -128,8 +128,8 @@ def _hex_head(data: bytes, n=64):
 
 def inspect(path, name, args_text, target=None, show="ir,code,resources,binary", out=None, stream=None):
     """Print the chosen stages for one kernel specialisation; returns the exit code."""
-    from . import backends
-    from .runtime.launch import compile as tw_compile
+    from .. import backends
+    from ..runtime.launch import compile as tw_compile
     stream = stream or sys.stdout
     stages = parse_show(show)
     args = parse_args(args_text)
@@ -167,7 +167,7 @@ def _size(n):
 
 
 def cache_info(stream=None) -> int:
-    from .runtime import cache
+    from ..support import diskcache as cache
     stream = stream or sys.stdout
     i = cache.info()
     state = "enabled" if i["enabled"] else "disabled (TILEWISE_CACHE=0)"
@@ -181,7 +181,7 @@ def cache_info(stream=None) -> int:
 
 
 def cache_clear(stream=None) -> int:
-    from .runtime import cache
+    from ..support import diskcache as cache
     n = cache.clear()
     print(f"removed {n} entries from {cache.root()}", file=stream or sys.stdout)
     return 0

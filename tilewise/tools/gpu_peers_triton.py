@@ -1,4 +1,4 @@
-"""Triton peers for the GPU validation kit (`python -m tilewise.gpu_check`): the kit's kernels written
+"""Triton peers for the GPU validation kit (`python -m tilewise.tools.gpu_check`): the kit's kernels written
 in Triton, so its table can set tilewise beside hand-written Triton on the same card.
 
 Each `run_<name>` takes PyTorch CUDA tensors (contiguous in the last axis), launches on PyTorch's
@@ -18,7 +18,7 @@ try:
     import triton
     import triton.language as tl
 except ImportError as e:  # the kit catches this and prints "—" in the Triton column
-    raise ImportError(f"tilewise.gpu_peers_triton needs Triton and PyTorch ({e}); they are optional "
+    raise ImportError(f"tilewise.tools.gpu_peers_triton needs Triton and PyTorch ({e}); they are optional "
                       "peers for the GPU validation kit, never tilewise dependencies") from e
 
 

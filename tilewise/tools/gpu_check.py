@@ -1,4 +1,4 @@
-"""The GPU validation kit: `python -m tilewise.gpu_check` on a machine with an NVIDIA GPU.
+"""The GPU validation kit: `python -m tilewise.tools.gpu_check` on a machine with an NVIDIA GPU.
 
 1. prints the device, driver and library versions;
 2. runs the kernel test suite on the `cuda` backend (pytest with TILEWISE_TEST_BACKENDS=cuda: host
@@ -6,7 +6,7 @@
 3. times vector add, softmax, layer norm, matmul (fp16, bf16, tf32; 4096^3) and flash attention on
    device arrays, checks each result against NumPy, and compares with the device-to-device copy
    bandwidth and with PyTorch, CuPy and Triton where importable (the Triton kernels are ours, in
-   tilewise/gpu_peers_triton.py, imported only if Triton is; their results are checked against the
+   tilewise/tools/gpu_peers_triton.py, imported only if Triton is; their results are checked against the
    same reference and a wrong one shows as an error in its cell, never as a time);
 4. prints a markdown block for docs/gpu-results.md (and writes it with --out).
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the source checkout: tests/ and examples/
 FULL = {"vector_add": 1 << 26, "rows": (16384, 4096), "matmul": 4096, "attention": (16, 4096, 64)}
 TINY = {"vector_add": 3000, "rows": (8, 300), "matmul": 64, "attention": (2, 64, 32)}
 TOLERANCE = 0.1  # largest max error (relative for matmul) a result may have and still count as right
@@ -81,12 +81,12 @@ def _cupy_ms(fn, reps):
 
 
 def triton_peers():
-    """tilewise.gpu_peers_triton, or None where Triton (or PyTorch on a GPU) is not importable."""
+    """tilewise.tools.gpu_peers_triton, or None where Triton (or PyTorch on a GPU) is not importable."""
     try:
         import torch
         if not torch.cuda.is_available():
             return None
-        from tilewise import gpu_peers_triton
+        from tilewise.tools import gpu_peers_triton
     except Exception as e:  # ImportError without Triton; a broken install must not stop the kit either
         if not isinstance(e, ImportError):
             print(f"gpu_check: Triton peers unavailable: {e!r}", file=sys.stderr)
@@ -289,7 +289,7 @@ def report(info, tests, bandwidth, rows):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m tilewise.gpu_check", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tilewise.tools.gpu_check", description=__doc__.split("\n\n")[0])
     p.add_argument("--emulate", action="store_true", help="tiny run on the emulated device (tests the kit)")
     p.add_argument("--no-tests", action="store_true", help="skip the kernel test suite")
     p.add_argument("-k", dest="pattern", help="only tests matching this pytest -k expression")
