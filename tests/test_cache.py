@@ -2,6 +2,7 @@
 hits and misses, what the key covers, torn and corrupt entries, concurrent writers, a cache that cannot
 be written or is turned off, and a warm hit that runs no LLVM. Every test has a cache root of its own."""
 import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -86,7 +87,8 @@ def test_a_damaged_entry_is_a_miss_and_is_deleted(root, damage):
         cache.put("cpu", "other", b"other")
         blob = (root / "cpu" / f"{cache.key_digest('other').hex()}.bin").read_bytes()
     path.write_bytes(bytes(blob))
-    assert cache.get("cpu", "key") is None
+    with pytest.warns(RuntimeWarning, match="damaged compile cache entry"):
+        assert cache.get("cpu", "key") is None
     assert not path.exists()
     cache.put("cpu", "key", data)
     assert cache.get("cpu", "key") == data
@@ -280,7 +282,9 @@ def test_corrupt_cpu_entries_are_recompiled(root, cpu, rng):
             p = root / ns / name
             p.write_bytes(p.read_bytes()[:-7] + b"garbage")
     shifted_sum.runtime_cache.clear()
-    np.testing.assert_allclose(_launch_sum(x, 8), _want_sum(x, 8), rtol=1e-5)
+    with pytest.warns(RuntimeWarning, match="damaged") as record:
+        np.testing.assert_allclose(_launch_sum(x, 8), _want_sum(x, 8), rtol=1e-5)
+    assert len(record) == 1  # once, for four bad entries
     data = {(ns, n): (root / ns / n).read_bytes() for ns in namespaces for n in entries(root, ns)}
     assert len(data) == 4 and not any(b.endswith(b"garbage") for b in data.values())
 
@@ -320,12 +324,38 @@ def test_cubins_are_cached(root, monkeypatch):
 
 
 def test_emulator_libraries_live_in_the_cache_namespace(root, monkeypatch):
+    if "cuda-emulated" not in backends.available():
+        pytest.skip("no cuda-emulated backend here")
     from tilewise.backends.cuda import emulator
-    d = emulator.cache_dir()
-    assert d == root / "cuda-emulated" and (d / cache.MARKER).exists()
+    x = np.zeros(64, np.float32)
+    src = tw.compile(_scale_kernel(), (x, x.copy(), 2.0, 32), target="cuda-emulated").code
+    lib = emulator.build(src)
+    assert lib == emulator.cache_entries(src)["library"] and lib.parent == root / "cuda-emulated"
+    assert (lib.parent / cache.MARKER).exists() and cache.check(lib) is None
     monkeypatch.setenv("TILEWISE_CACHE", "0")
-    private = emulator.cache_dir()
-    assert private.is_dir() and root not in private.parents
+    private = emulator.build(src)
+    assert private.is_file() and private.parent == cache.private_dir() and root not in private.parents
+
+
+def test_file_entries_come_back_as_verified_private_copies(root, tmp_path):
+    built = tmp_path / "built.so"
+    built.write_bytes(os.urandom(3000))
+    assert cache.put_file("cuda-emulated", "lib", built)
+    entry = cache.entry_path("cuda-emulated", "lib")
+    assert entry.parent == root / "cuda-emulated" and cache.check(entry) is None
+    copy = cache.get_file("cuda-emulated", "lib", "sub/lib.so")
+    assert copy == cache.private_dir() / "sub" / "lib.so" and copy.read_bytes() == built.read_bytes()
+    assert stat.S_IMODE(cache.private_dir().stat().st_mode) == 0o700
+    entry.write_bytes(entry.read_bytes()[:-1])
+    assert cache.check(entry) is not None
+    with pytest.warns(RuntimeWarning, match="damaged") as record:
+        assert cache.get_file("cuda-emulated", "lib", "other.so") is None
+        assert cache.get("cpu", "k") is None  # a miss is no damage
+        cache.put("cpu", "k", b"x")
+        (root / "cpu" / f"{cache.key_digest('k').hex()}.bin").write_bytes(b"junk")
+        assert cache.get("cpu", "k") is None  # a second damaged entry: no second warning
+    assert len(record) == 1
+    assert not entry.exists() and not (cache.private_dir() / "other.so").exists()
 
 
 def test_a_warm_hit_reports_failed_asserts_at_their_line(root, cpu):

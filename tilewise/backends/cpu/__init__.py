@@ -68,10 +68,15 @@ def _cached(fn, poison, key):
     meta, obj = diskcache.get(KERNEL_NAMESPACE, (*key, "meta")), diskcache.get(KERNEL_NAMESPACE, (*key, "object"))
     if meta is None or obj is None:
         return None
-    m = json.loads(meta)
-    asserts = [(msg, tuple(loc) if loc else None) for msg, loc in m["asserts"]]
+    try:  # the digest vouches for the bytes; these checks for what an older tilewise may have written
+        m = json.loads(meta)
+        asserts = [(msg, tuple(loc) if loc else None) for msg, loc in m["asserts"]]
+        frame_bytes, meta_size = int(m["frame_bytes"]), int(m["meta_size"])
+    except (ValueError, KeyError, TypeError) as e:
+        diskcache.reject(KERNEL_NAMESPACE, (*key, "meta"), f"unreadable launch metadata ({e})")
+        return None
     compiled = Compiled(obj, lambda: _llvm_text(fn, poison))
-    return compiled, Launcher(fn, compiled.address, m["frame_bytes"], m["meta_size"], asserts)
+    return compiled, Launcher(fn, compiled.address, frame_bytes, meta_size, asserts)
 
 
 def _llvm_text(fn, poison):

@@ -140,8 +140,8 @@ def _host_description():
         if cached is not None:
             try:
                 return tuple(json.loads(cached))
-            except ValueError:
-                pass
+            except (ValueError, TypeError):
+                diskcache.reject(HOST_NAMESPACE, fingerprint, "not a host description")
     from .compiler import host_description
     description = host_description()
     if fingerprint is not None:

@@ -1,19 +1,19 @@
 """Builds generated CUDA C++ with the host compiler against include/emulator.h and runs it: the
 "cuda-emulated" backend, which tests the CUDA code generator on machines without a GPU.
 
-Shared libraries are kept in the disk cache's "cuda-emulated" directory (support/diskcache.py: TILEWISE_CACHE_DIR,
-else ~/.cache/tilewise) under a hash of the source, the headers, the flags and the compiler's version, and
-renamed into place when complete."""
+The shared libraries and the precompiled header are entries of the disk cache's "cuda-emulated" namespace
+(support/diskcache.py), keyed by the source, the headers, the flags and the compiler's version. What is
+dlopened or handed to the compiler is always a copy, in this process's private directory, of bytes whose
+digest was checked; a bad entry is compiled again, and a precompiled header that the compiler rejects
+is built again once."""
 from __future__ import annotations
 
-import atexit
 import ctypes
 import functools
 import hashlib
 import math
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -29,24 +29,15 @@ from ..reference.interpreter import _format
 
 INCLUDE = Path(__file__).parent / "include"
 FLAGS = ["-O1", "-std=c++20", "-shared", "-fPIC", "-pthread", "-ffp-contract=off", "-fvisibility=hidden", "-w"]
-_LIBS = {}
-_PRIVATE = {}
+NAMESPACE = "cuda-emulated"
+PRELUDE = '#include "emulator.h"\n#include "tilewise.cuh"\n'
+_LIBS = {}     # key -> the loaded library
+_PRELUDE = {}  # key -> (the precompiled header's header, whether this process built it)
+_LOCK = threading.Lock()
 _LEAKED = []  # arguments of launches that timed out (_emulate)
 # emulator.h's tw_emu::print_fn: print number, one pointer per value, the block index.
 PRINT_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.c_uint, ctypes.c_uint,
                             ctypes.c_uint)
-
-
-def cache_dir() -> Path:
-    """The disk cache's "cuda-emulated" namespace (support/diskcache.py); where the cache is off or cannot be
-    written, a directory of this process's own, removed at exit (the libraries must exist as files)."""
-    d = diskcache.namespace_dir("cuda-emulated")
-    if d is not None and os.access(d, os.W_OK):
-        return d
-    if "private" not in _PRIVATE:
-        _PRIVATE["private"] = Path(tempfile.mkdtemp(prefix="tilewise-emulated-"))
-        atexit.register(shutil.rmtree, _PRIVATE["private"], True)
-    return _PRIVATE["private"]
 
 
 def compiler():
@@ -69,55 +60,104 @@ def _key(*parts):
     return hashlib.sha256("\0".join([*parts, headers, " ".join(FLAGS), _compiler_version(cxx)]).encode()).hexdigest()
 
 
-def _compile(cmd, what):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:  # generated code that does not compile is a code generator bug
-        raise RuntimeError(f"internal error: {what} failed to build for the emulator:\n{r.stderr[-4000:]}")
+def _compile(cmd):
+    return subprocess.run(cmd, capture_output=True, text=True)
 
 
-def _prelude() -> Path:
-    """Both headers, precompiled once (the C++ standard headers they pull in cost most of a build)."""
-    d = cache_dir() / f"pch-{_key('pch')[:24]}"
-    header = d / "tw_emulated.h"
-    if (d / "tw_emulated.h.gch").exists():
+def _failed(what, r):  # generated code that does not compile is a code generator bug
+    return RuntimeError(f"internal error: {what} failed to build for the emulator:\n{r.stderr[-4000:]}")
+
+
+def _rejects_header(r):
+    """Whether a failed build blames the precompiled header (or crashed on it) rather than the source."""
+    return r.returncode < 0 or bool(re.search(r"\bPCH\b|precompiled|\.gch|internal compiler error|signal \d+|"
+                                              r"Segmentation fault", r.stderr))
+
+
+def _prelude(fresh=False) -> Path:
+    """Both headers, precompiled once per key (the C++ standard headers they pull in cost most of a
+    build): the header whose verified .gch lies beside it in the private directory. `fresh` builds the
+    .gch again without asking the cache."""
+    key = _key("pch")
+    with _LOCK:  # threads compiling at once share one header file
+        if not fresh and key in _PRELUDE:
+            return _PRELUDE[key][0]
+        name, entry = f"pch-{key[:24]}", ("precompiled header", key)
+        header = diskcache.private_dir() / name / "tw_emulated.h"
+        if not header.exists():  # never rewritten: another thread's g++ may be reading it
+            header.parent.mkdir(parents=True, exist_ok=True)
+            header.write_text(PRELUDE)
+        built = fresh or diskcache.get_file(NAMESPACE, entry, f"{name}/tw_emulated.h.gch") is None
+        if built:
+            tmp = header.parent / "building.gch"
+            flags = [f for f in FLAGS if f != "-shared"]
+            r = _compile([compiler(), *flags, "-I", str(INCLUDE), "-x", "c++-header", "-o", str(tmp), str(header)])
+            if r.returncode != 0:
+                raise _failed("the header", r)
+            os.replace(tmp, header.parent / "tw_emulated.h.gch")
+            diskcache.put_file(NAMESPACE, entry, header.parent / "tw_emulated.h.gch")
+        _PRELUDE[key] = (header, built)
         return header
-    d.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=d) as tmp:
-        h, gch = Path(tmp) / "tw_emulated.h", Path(tmp) / "tw_emulated.h.gch"
-        h.write_text('#include "emulator.h"\n#include "tilewise.cuh"\n')
-        flags = [f for f in FLAGS if f != "-shared"]
-        _compile([compiler(), *flags, "-I", str(INCLUDE), "-x", "c++-header", "-o", str(gch), str(h)], "the header")
-        os.replace(h, header)
-        os.replace(gch, d / "tw_emulated.h.gch")
-    return header
+
+
+def _library(source: str, key: str):
+    """(a verified private copy of the shared library for `source`, where it is kept: its cache entry,
+    or that copy where the cache cannot keep it)."""
+    entry, name = ("shared library", key), f"{key[:32]}.so"
+    path = diskcache.get_file(NAMESPACE, entry, name)
+    kept = path is not None
+    if not kept:
+        path = diskcache.private_dir() / name
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            src, out = Path(tmp) / "kernel.cpp", Path(tmp) / "kernel.so"
+            src.write_text(source)
+            cmd = lambda: [compiler(), *FLAGS, "-I", str(INCLUDE), "-include", str(_prelude()), "-o", str(out),
+                           str(src)]
+            r = _compile(cmd())
+            if r.returncode != 0 and _rejects_header(r) and not _PRELUDE[_key("pch")][1]:
+                # a verified header that g++ still refuses (another build of the same compiler version):
+                # dropped, built again once, and the kernel compiled against the new one
+                diskcache.reject(NAMESPACE, ("precompiled header", _key("pch")), "the compiler rejected it")
+                _prelude(fresh=True)
+                r = _compile(cmd())
+            if r.returncode != 0:
+                raise _failed("generated CUDA C++", r)
+            os.replace(out, path)
+        kept = diskcache.put_file(NAMESPACE, entry, path)
+    return path, diskcache.entry_path(NAMESPACE, entry) if kept else path
+
+
+def cache_entries(source: str) -> dict:
+    """The disk-cache entries that serve `source`, whether or not they exist: {"library", "header"}."""
+    return {"library": diskcache.entry_path(NAMESPACE, ("shared library", _key(source))),
+            "header": diskcache.entry_path(NAMESPACE, ("precompiled header", _key("pch")))}
 
 
 def build(source: str) -> Path:
-    """The shared library for `source`, compiled once per (source, headers, flags, compiler)."""
-    d = cache_dir()
-    lib = d / f"{_key(source)[:32]}.so"
-    if lib.exists():
-        return lib
-    prelude = _prelude()
-    with tempfile.TemporaryDirectory(dir=d) as tmp:
-        src, out = Path(tmp) / "kernel.cpp", Path(tmp) / "kernel.so"
-        src.write_text(source)
-        _compile([compiler(), *FLAGS, "-I", str(INCLUDE), "-include", str(prelude), "-o", str(out), str(src)],
-                 "generated CUDA C++")
-        os.replace(out, lib)
-    return lib
+    """Where the shared library for `source` is kept (compiled once per source, headers, flags and
+    compiler): its disk-cache entry, or a file of this process's own where the cache cannot keep it."""
+    return _library(source, _key(source))[1]
 
 
 def load(source: str):
-    path = build(source)
-    if path not in _LIBS:
-        lib = ctypes.CDLL(str(path))
-        lib.tw_emulate.restype = ctypes.c_int
-        lib.tw_emulate.argtypes = [ctypes.c_void_p] + [ctypes.c_uint] * 4 + [PRINT_FN]
-        m = re.search(r"from kernel '([^']*)'", source)
-        lib.tw_kernel_name = m.group(1) if m else path.stem
-        _LIBS[path] = lib
-    return _LIBS[path]
+    key = _key(source)
+    lib = _LIBS.get(key)
+    if lib is None:
+        path = _library(source, key)[0]
+        with _LOCK:
+            lib = _LIBS.get(key)
+            if lib is None:
+                try:
+                    lib = ctypes.CDLL(str(path))
+                except OSError as e:
+                    raise TileLaunchError(f"cuda-emulated: cannot load the compiled kernel {path} ({e}); its "
+                                          "directory is under TMPDIR, which must allow executable mappings") from None
+                lib.tw_emulate.restype = ctypes.c_int
+                lib.tw_emulate.argtypes = [ctypes.c_void_p] + [ctypes.c_uint] * 4 + [PRINT_FN]
+                m = re.search(r"from kernel '([^']*)'", source)
+                lib.tw_kernel_name = m.group(1) if m else path.stem
+                _LIBS[key] = lib
+    return lib
 
 
 def pack(params, args):

@@ -72,9 +72,15 @@ def compile_cubin(code: str, arch: str, name="tilewise"):
         pass
     if key is not None:
         hit = diskcache.get(NAMESPACE, key)
-        if hit is not None and len(hit) >= 4:
-            n = int.from_bytes(hit[:4], "little")
-            return hit[4 + n:], json.loads(hit[4:4 + n])
+        if hit is not None:
+            try:  # the digest vouches for the bytes; this for their layout (ptxas report, then the cubin)
+                n = int.from_bytes(hit[:4], "little")
+                info, cubin = json.loads(hit[4:4 + n]), hit[4 + n:]
+                if len(hit) >= 4 and isinstance(info, dict) and cubin[:4] == b"\x7fELF":
+                    return cubin, info
+            except ValueError:
+                pass
+            diskcache.reject(NAMESPACE, key, "not a ptxas report and a cubin")
     Program, ProgramOptions = _program()
     opts = ProgramOptions(name=name, include_path=[str(INCLUDE)], **options)
     log = io.StringIO()
