@@ -3,6 +3,7 @@ and this table maps the stub to its lowering rule `impl(builder, *args, **kwargs
 from __future__ import annotations
 
 import math
+import re
 
 from .. import language as L
 from ..errors import TileTypeError, TileUnsupportedError, TileValueError
@@ -356,11 +357,35 @@ def arange(b, size, *, dtype=D.int32):
 
 # ---- debugging ----------------------------------------------------------------------------------
 
+# One C conversion, as every backend's printf reads it (reference/interpreter.py's _PRINTF_SPEC).
+_PRINTF_CONVERSION = re.compile(r"%[-+ #0]*\d*(?:\.\d+)?(?:hh|h|ll|l|z|j|t)?[diouxXeEfFgGcsv%]")
+
+
+def _check_printf_format(fmt, nargs):
+    """A format the backends would print wrongly (an unknown conversion, too few or too many values) is
+    refused here, at the printf's line, rather than printed differently by each backend."""
+    pos, used = 0, 0
+    while (pos := fmt.find("%", pos)) >= 0:
+        m = _PRINTF_CONVERSION.match(fmt, pos)
+        if m is None:
+            bad = fmt[pos:pos + 8]
+            raise TileValueError(f"printf format {fmt!r} has an invalid conversion at {bad!r}; use %d %i %u %o %x "
+                                 "%X %e %f %g %c %s or %v (any value) with optional flags, width and precision, "
+                                 "and %% for a percent sign")
+        used += not m.group().endswith("%")
+        pos = m.end()
+    if used != nargs:
+        raise TileValueError(f"printf format {fmt!r} has {used} conversion{'s' if used != 1 else ''} but "
+                             f"{nargs} value{'s were' if nargs != 1 else ' was'} given; give one value per "
+                             "conversion (%% prints a percent sign)")
+
+
 @builtin("printf")
 def printf(b, fmt, *args):
     """C-style formatted print from each block (%d %f %s...)."""
     if not isinstance(fmt, str):
         raise TileTypeError("printf format must be a string literal")
+    _check_printf_format(fmt, len(args))
     vals = [S.as_tile(b, a).v for a in args]
     b.emit("printf", vals, fmt=fmt)
 

@@ -10,6 +10,7 @@ from ..ir import Builder, Function, optimize, verify
 from ..ir.dtypes import DType
 from ..ir.types import ArrayType, scalar
 from ..language import _ConstantAnnotation
+from .limits import check_tile_sizes
 from .lowering import Lowering
 from .sema import array_shape
 from .source import function_source
@@ -161,6 +162,7 @@ def _build(kernel: Kernel, specs) -> Function:
     low = Lowering(src, b, env)
     low.run_body(src.tree.body)
     b.emit("return", [])
+    check_tile_sizes(fn)  # before the passes, so a tile they would drop as dead is refused all the same
     optimize(fn)
     try:
         verify(fn)

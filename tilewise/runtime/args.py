@@ -58,7 +58,28 @@ def to_host_array(x, what):
                               f"(e.g. .astype(np.float32)) to one of: {SUPPORTED_DTYPES}")
     if arr.ndim == 0:
         raise TileLaunchError(f"{what} is a 0-d array; pass a Python scalar or a 1-element array")
+    if not strides_fit(arr):
+        raise stride_error(what, arr)
     return arr
+
+
+def stride_error(what, arr):
+    """The one message for an array (host or device) whose strides are not whole elements."""
+    return TileLaunchError(f"{what} has strides {tuple(arr.strides)} (bytes); a stride that is not a multiple of "
+                           f"its element size {arr.itemsize} ({np.dtype(arr.dtype)}) does not address whole "
+                           "elements, on any backend: pass a copy (np.ascontiguousarray)")
+
+
+def strides_fit(arr):
+    """Whether every stride is a whole number of elements (the cpu and cuda backends address in elements,
+    so the rule is the same on all). NumPy's `aligned` flag already says so, cheaply, for the strides of
+    dimensions longer than one when the dtype's alignment is its size (true of every supported dtype); a
+    dimension of extent 0 or 1, or an unaligned data pointer, takes the stride-by-stride test."""
+    shape = arr.shape
+    if arr.flags.aligned and 1 not in shape and 0 not in shape:
+        return True
+    size = arr.itemsize
+    return not any(st % size for st in arr.strides)
 
 
 def array_spec(arr: np.ndarray) -> ArraySpec:
@@ -116,7 +137,7 @@ _CONST_SPECS = {}  # (type, value) -> ConstSpec
 
 def _fast_array_spec(x):
     """The spec of a plain, already validated kind of ndarray, or None (then the full checks run)."""
-    if x.ndim == 0:
+    if x.ndim == 0 or not strides_fit(x):
         return None
     return _ARRAY_SPECS.get((x.dtype, x.ndim, x.strides[-1] == x.itemsize, data_pointer(x) % 16 == 0))
 

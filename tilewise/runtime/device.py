@@ -163,26 +163,61 @@ class Event:
         return end._event.elapsed_ms(self._event)
 
 
+class StreamTypeError(TileLaunchError, TypeError):
+    """A launch's stream argument is of a kind no runtime path knows; a TypeError as well, since it is the
+    argument's type that is wrong."""
+
+
+def _stream_kind(stream):
+    """Which kind of stream `stream` is ("none", "tilewise", "handle", "protocol", "foreign", "cuda.core"),
+    or None for anything that is no stream."""
+    if stream is None:
+        return "none"
+    if isinstance(stream, Stream):
+        return "tilewise"
+    if isinstance(stream, int) and not isinstance(stream, bool):
+        return "handle"
+    if getattr(stream, "__cuda_stream__", None) is not None:
+        return "protocol"
+    if type(stream).__module__.split(".")[0] in ("torch", "cupy", "cupy_backends") and \
+            any(hasattr(stream, a) for a in ("cuda_stream", "ptr")):
+        return "foreign"
+    if type(stream).__module__.startswith("cuda.core"):
+        return "cuda.core"
+    return None
+
+
+def check_stream(stream):
+    """Raise StreamTypeError unless `stream` is something `resolve_stream` can use. A launch on host arrays
+    never needs the stream, but checks it all the same, so a wrong one fails on every machine."""
+    if _stream_kind(stream) is None:
+        text = repr(stream)
+        text = text if len(text) <= 60 else text[:57] + "..."
+        raise StreamTypeError(f"stream must be None, a tw.Stream, a cuda.core Stream, an object with "
+                              f"__cuda_stream__ (a CuPy or PyTorch stream) or an int handle, got "
+                              f"{type(stream).__name__} {text}")
+
+
 def resolve_stream(stream, device):
     """The driver stream for `stream`: None (the device's default), a tw.Stream, a cuda.core Stream,
     an object with `__cuda_stream__` (CuPy, PyTorch, ...), or a raw cudaStream_t handle int."""
-    if stream is None:
+    kind = _stream_kind(stream)
+    if kind is None:
+        check_stream(stream)
+    if kind == "none":
         return device.driver.default_stream()
-    if isinstance(stream, Stream):
+    if kind == "tilewise":
         if stream.device is not device:
             raise TileLaunchError(f"the stream is on {stream.device.name} but the arrays are on {device.name}; "
                                   "launch on a stream of the arrays' device")
         return stream._stream
-    if isinstance(stream, int) and not isinstance(stream, bool):
+    if kind == "handle":
         return device.driver.wrap_stream(stream)
-    proto = getattr(stream, "__cuda_stream__", None)
-    if proto is not None:
+    if kind == "protocol":
+        proto = stream.__cuda_stream__
         handle = proto() if callable(proto) else proto
         return device.driver.wrap_stream(int(handle[1]))
-    for attr in ("cuda_stream", "ptr"):  # PyTorch and CuPy streams of versions without __cuda_stream__
-        if type(stream).__module__.split(".")[0] in ("torch", "cupy", "cupy_backends") and hasattr(stream, attr):
-            return device.driver.wrap_stream(int(getattr(stream, attr)))
-    if type(stream).__module__.startswith("cuda.core"):
-        return device.driver.wrap_stream(int(stream.handle))
-    raise TileLaunchError(f"stream must be None, a tw.Stream, a cuda.core Stream, an object with "
-                          f"__cuda_stream__ or an int handle, got {type(stream).__name__}")
+    if kind == "foreign":  # PyTorch and CuPy streams of versions without __cuda_stream__
+        attr = "cuda_stream" if hasattr(stream, "cuda_stream") else "ptr"
+        return device.driver.wrap_stream(int(getattr(stream, attr)))
+    return device.driver.wrap_stream(int(stream.handle))

@@ -9,7 +9,7 @@ from ..errors import TileLaunchError
 from ..frontend.kernel import ArrayListSpec, ArraySpec, ConstSpec
 from ..ir import dtypes as D
 from . import dlpack, driver
-from .args import SUPPORTED_DTYPES, _classify_one, _const_value, _is_array, _plan_for, is_device_array
+from .args import SUPPORTED_DTYPES, _classify_one, _const_value, _is_array, _plan_for, is_device_array, stride_error
 from .array import DeviceArray
 from .device import Device
 
@@ -56,7 +56,7 @@ def _device_array_spec(a, what):
     if a.ndim == 0:
         raise TileLaunchError(f"{what} is a 0-d array; pass a Python scalar or a 1-element array")
     if any(s % a.itemsize for s in a.strides):
-        raise TileLaunchError(f"{what} has strides {a.strides} that are not multiples of its item size {a.itemsize}")
+        raise stride_error(what, a)
     return ArraySpec(D.from_numpy(a.dtype), a.ndim, a.strides[-1] == a.itemsize, a.ptr % 16 == 0)
 
 

@@ -6,6 +6,7 @@ from ..errors import TileLaunchError
 from ..frontend.kernel import Kernel
 from ..ir import print_function
 from .args import DeviceArguments, classify, normalize_grid
+from .device import check_stream
 
 
 def _check_kernel(kernel):
@@ -40,6 +41,8 @@ def launch(stream, grid, kernel, args):
     named by TILEWISE_BACKEND; device arrays on their device, queued on `stream`. Every argument is
     checked before any block runs."""
     _check_kernel(kernel)
+    if stream is not None:
+        check_stream(stream)
     grid = normalize_grid(grid)
     try:
         (fn, exe), values, names = _prepare(kernel, args, backends.host_backend_name())

@@ -7,6 +7,7 @@ big enough for the kernel's frame."""
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import queue
 import threading
@@ -14,8 +15,8 @@ import time
 
 import numpy as np
 
-from ...errors import TileAssertionError, TileLaunchError
-from ...ir.types import ArrayType
+from ...errors import TileAssertionError, TileLaunchError, TileUnsupportedError
+from ...ir.types import ArrayType, TileType
 from ...support.hostmem import data_pointer
 
 _SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
@@ -23,6 +24,11 @@ _SIGNATURE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, 
 _STATUS = ctypes.c_int32 * 4  # [failed assert's number, its block's x, y, z]
 _MAIN_STACK_BUDGET = 1 << 20   # frames up to this size may also run on the launching thread
 _MIN_STACK = 16 << 20
+# The most stack one block's tiles may take. A worker's stack is sized to twice the frame (so at most
+# 2 GiB here), which the operating system grants a thread on ordinary machines (a tile of 2**31 elements
+# asked for 16 GiB and got "can't start new thread"); LLVM itself refuses frames of 4 GiB. Three of the
+# largest float64 tiles (tilewise.frontend.limits) fit.
+MAX_FRAME_BYTES = 512 << 20
 
 
 _CPU_COUNT = os.cpu_count() or 1  # os.cpu_count() costs ~10 us: once per process, not per launch
@@ -58,7 +64,17 @@ class _Pool:
             try:
                 while len(self.threads) < n:
                     t = threading.Thread(target=self._work, name=f"tilewise-cpu-{len(self.threads)}", daemon=True)
-                    t.start()
+                    try:
+                        t.start()
+                    except RuntimeError as e:
+                        # Out of memory or of threads: fewer workers still finish every block (each job
+                        # runs until no chunk is left), none at all cannot.
+                        if self.threads:
+                            break
+                        raise TileLaunchError(
+                            f"could not start a worker thread with a {self.stack >> 20} MiB stack ({e}); the "
+                            "kernel's tiles need that much stack per block: use smaller tiles, or set "
+                            "TILEWISE_NUM_THREADS lower") from None
                     self.threads.append(t)
             finally:
                 threading.stack_size(old)
@@ -87,8 +103,26 @@ def _pool(frame_bytes):
     return pool
 
 
+def _check_frame(fn, frame_bytes):
+    """Refuse, before any block runs, a kernel whose tile buffers would not fit a worker's stack; point at
+    the op that makes the largest tile (fusion decides which tiles get buffers, so it is a fair guess)."""
+    if frame_bytes <= MAX_FRAME_BYTES:
+        return
+    ops = [op for op in fn.walk() if op.results and isinstance(op.results[0].type, TileType)]
+
+    def size(op):
+        return math.prod(op.results[0].type.shape) * op.results[0].type.dtype.itemsize
+    big = max(ops, key=size, default=None)
+    what = f"; the largest is {big.results[0].type} ({size(big):,} bytes)" if big else ""
+    raise TileUnsupportedError(
+        f"kernel '{fn.name}' needs {frame_bytes:,} bytes of stack per block for the tiles it keeps in memory "
+        f"on the cpu backend, more than the {MAX_FRAME_BYTES:,} bytes ({MAX_FRAME_BYTES >> 20} MiB) a block may "
+        f"use{what}; use smaller tile shapes, or fewer large tiles live at once", big.loc if big else None)
+
+
 class Launcher:
     def __init__(self, fn, address, frame_bytes, meta_size, asserts, sequential=False):
+        _check_frame(fn, frame_bytes)
         self.fn, self.frame_bytes, self.meta_size, self.asserts = fn, frame_bytes, meta_size, asserts
         self.sequential = sequential  # blocks in grid order on one thread (kernels that print)
         self.entry = _SIGNATURE(address)

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 
-from ...errors import TileAssertionError
+from ...errors import TileAssertionError, TileUnsupportedError
 from ...ir import dtypes as D
 from ...ir.types import ArrayType
 from . import semantics as M
@@ -227,6 +227,7 @@ def run_block(f, block, args, mask):
     for a, v in zip(block.args, args):
         values[a.id] = v
     saved, f.mask = getattr(f, "mask", None), mask
+    op = None
     try:
         for op in block.ops:
             name = op.name
@@ -256,8 +257,21 @@ def run_block(f, block, args, mask):
             for res, v in zip(op.results, outs):
                 values[res.id] = v
         return []
+    except MemoryError:
+        # The innermost block catches it, so `op` is the op whose values did not fit.
+        raise _out_of_memory(f, op) from None
     finally:
         f.mask = saved
+
+
+def _out_of_memory(f, op):
+    tiles = [r.type for r in op.results if hasattr(r.type, "shape")] if op is not None else []
+    big = max(tiles, key=lambda t: int(np.prod(t.shape, dtype=np.int64)) * t.dtype.itemsize, default=None)
+    what = f" making {big} for {f.n} block{'s' if f.n > 1 else ''} at once" if big is not None else ""
+    return TileUnsupportedError(
+        f"the reference backend ran out of memory{what}; a tile may hold at most 2**24 elements, but this "
+        "machine could not give the reference backend that much: use smaller tile shapes (more blocks, or "
+        "a range() loop over pieces)", op.loc if op is not None else None)
 
 
 def _trip_counts(lb, ub, step):
