@@ -15,7 +15,7 @@ import types
 import numpy as np
 
 from .. import language as L
-from ..errors import TileError, TileNameError, TileSyntaxError, TileTypeError, TileValueError
+from ..errors import TileError, TileNameError, TileSyntaxError, TileTypeError, TileUnsupportedError, TileValueError
 from ..ir import dtypes as D
 from ..ir.ops import IRTypeError
 from . import builtins as B
@@ -80,6 +80,10 @@ UNSUPPORTED_EXPRS = {
     "Await": ("await", "kernels cannot be async"),
 }
 
+
+# What printf can say of one runtime value, in the words of Python's format spec (sign, alternate form,
+# zero padding, width, precision, type); the backends' printf reads the same grammar.
+_PRINTF_SPEC = re.compile(r"[-+ ]?#?0?\d*(?:\.\d+)?[doxXeEfFgGc]?")
 
 OP_SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
               ast.Pow: "**", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.LShift: "<<",
@@ -409,8 +413,33 @@ class Lowering(ControlFlow):
                     self.fail(v, TileSyntaxError, "f-strings with runtime values are only supported in print(); "
                               "write print(f'...') directly, or tw.printf('%f', value)")
                 spec = self.expr(v.format_spec) if v.format_spec else ""
-                parts.append(format(x, spec))
+                parts.append(self._format_const(v, x, spec))
         return "".join(parts)
+
+    def _format_const(self, node, x, spec):
+        """format(x, spec) of a compile-time value, with Python's complaint about the spec at its line."""
+        try:
+            return format(x, spec)
+        except (ValueError, TypeError) as e:
+            self.fail(node, TileValueError, f"invalid format spec {spec!r} for {type(x).__name__} {x!r}: {e}")
+
+    def _printf_conversion(self, node, x, spec):
+        """The printf conversion for `{x:spec}` of a runtime value. The spec must be one Python's format()
+        accepts for a value of x's dtype, and one that printf can say: a bad spec would otherwise be
+        printed literally on some backends and take the next value's place on others."""
+        dt = x.v.type.dtype
+        sample = True if dt.is_bool else 1 if dt.is_int else 1.5
+        try:
+            format(sample, spec)
+        except (ValueError, TypeError) as e:
+            self.fail(node, TileValueError, f"invalid format spec {spec!r} for a {dt.name} value: {e}")
+        if not _PRINTF_SPEC.fullmatch(spec):
+            self.fail(node, TileUnsupportedError,
+                      f"format spec {spec!r} is not supported in a kernel's print(); a runtime value takes "
+                      "[sign][#][0][width][.precision][type] with type one of d o x X e E f F g G c, e.g. "
+                      "{x:8.3f} or {n:5d}")
+        # `{x:.2f}` already names its conversion (printf's "%.2f"); `{x}` and `{x:5}` print as %v
+        return "%" + spec + ("" if spec[-1:] in "diouxXeEfFgGcs" and spec else "v")
 
     def expr_Call(self, node):
         func = self.expr(node.func)
@@ -514,17 +543,17 @@ class Lowering(ControlFlow):
                 if isinstance(v, ast.Constant):
                     piece.append(str(v.value).replace("%", "%%"))
                     continue
-                spec = ""
+                spec, node_of_spec = "", v
                 if isinstance(v, ast.FormattedValue):
                     spec = self.expr(v.format_spec) if v.format_spec else ""
                     v = v.value
                 x = self.expr(v)
                 if is_const(x):
-                    piece.append(format(x, spec).replace("%", "%%"))
+                    piece.append(self._format_const(node_of_spec, x, spec).replace("%", "%%"))
                 else:
-                    # `{x:.2f}` already names its conversion (printf's "%.2f"); `{x}` and `{x:5}` print as %v
-                    piece.append("%" + spec + ("" if spec[-1:] in "diouxXeEfFgGcs" and spec else "v"))
-                    vals.append(S.require_tile(x).v)
+                    x = S.require_tile(x)
+                    piece.append(self._printf_conversion(node_of_spec, x, spec))
+                    vals.append(x.v)
             fmt.append("".join(piece))
         self.b.emit("printf", vals, fmt=sep.join(fmt) + end, python=True)
 
