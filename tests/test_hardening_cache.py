@@ -251,6 +251,25 @@ def test_a_read_only_cache_serves_its_hits(populated, kernels, backend):
     assert _snapshot(root) == before
 
 
+def test_processes_filling_one_empty_cache_see_no_damage(kernels, tmp_path):
+    """Three cold processes at once write the same library and header entries: each entry is renamed
+    into place whole, so none of them meets a bad one."""
+    if "cuda-emulated" not in backends.available():
+        pytest.skip("no cuda-emulated backend here")
+    root = tmp_path / "cache"
+    env = {**os.environ, "TILEWISE_CACHE_DIR": str(root), "TILEWISE_BACKEND": "cuda-emulated"}
+    procs = [subprocess.Popen([sys.executable, "-c", RUN, str(kernels), "16", "rw"], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-3000:]
+        got = json.loads(out.strip().splitlines()[-1])
+        assert got["right"] and got["warnings"] == []
+    for p in entries(root, "cuda-emulated"):
+        sound(p)
+    assert len(entries(root, "cuda-emulated")) == 2
+
+
 # ---- cpu ----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("how", list(DAMAGES))

@@ -32,7 +32,7 @@ FLAGS = ["-O1", "-std=c++20", "-shared", "-fPIC", "-pthread", "-ffp-contract=off
 NAMESPACE = "cuda-emulated"
 PRELUDE = '#include "emulator.h"\n#include "tilewise.cuh"\n'
 _LIBS = {}     # key -> the loaded library
-_PRELUDE = {}  # key -> (the precompiled header's header, whether this process built it)
+_PRELUDE = {}  # (pid, key) -> (the precompiled header's header, whether this process built it)
 _LOCK = threading.Lock()
 _LEAKED = []  # arguments of launches that timed out (_emulate)
 # emulator.h's tw_emu::print_fn: print number, one pointer per value, the block index.
@@ -79,9 +79,10 @@ def _prelude(fresh=False) -> Path:
     build): the header whose verified .gch lies beside it in the private directory. `fresh` builds the
     .gch again without asking the cache."""
     key = _key("pch")
+    memo = (os.getpid(), key)  # a forked child's copy lives in its own private directory
     with _LOCK:  # threads compiling at once share one header file
-        if not fresh and key in _PRELUDE:
-            return _PRELUDE[key][0]
+        if not fresh and memo in _PRELUDE:
+            return _PRELUDE[memo][0]
         name, entry = f"pch-{key[:24]}", ("precompiled header", key)
         header = diskcache.private_dir() / name / "tw_emulated.h"
         if not header.exists():  # never rewritten: another thread's g++ may be reading it
@@ -96,7 +97,7 @@ def _prelude(fresh=False) -> Path:
                 raise _failed("the header", r)
             os.replace(tmp, header.parent / "tw_emulated.h.gch")
             diskcache.put_file(NAMESPACE, entry, header.parent / "tw_emulated.h.gch")
-        _PRELUDE[key] = (header, built)
+        _PRELUDE[memo] = (header, built)
         return header
 
 
@@ -114,7 +115,7 @@ def _library(source: str, key: str):
             cmd = lambda: [compiler(), *FLAGS, "-I", str(INCLUDE), "-include", str(_prelude()), "-o", str(out),
                            str(src)]
             r = _compile(cmd())
-            if r.returncode != 0 and _rejects_header(r) and not _PRELUDE[_key("pch")][1]:
+            if r.returncode != 0 and _rejects_header(r) and not _PRELUDE[os.getpid(), _key("pch")][1]:
                 # a verified header that g++ still refuses (another build of the same compiler version):
                 # dropped, built again once, and the kernel compiled against the new one
                 diskcache.reject(NAMESPACE, ("precompiled header", _key("pch")), "the compiler rejected it")
