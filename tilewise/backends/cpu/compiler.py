@@ -12,7 +12,7 @@ import threading
 import llvmlite
 import llvmlite.binding as llvm
 
-from .loading import cpu_choice
+from .target import cpu_choice
 
 _LOCK = threading.RLock()
 _STATE = {}

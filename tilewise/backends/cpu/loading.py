@@ -20,19 +20,13 @@ from pathlib import Path
 
 from ...support import diskcache
 from . import objload
+from .target import cpu_choice
 
 # Bump when codegen or the pipeline changes what a given IR text compiles to.
 BACKEND_VERSION = "cpu-3"
 ENTRY = "tw_run"  # the exported function that runs a range of blocks (codegen.py)
 NAMESPACE, HOST_NAMESPACE = "cpu", "cpu-host"
 _STATE = {}
-
-
-def cpu_choice():
-    """TILEWISE_CPU: the CPU the code is compiled for: "host" (the default: this machine's CPU and every
-    feature it has) or an x86-64 level ("x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4") this host can
-    run, so that code for smaller machines is tested on a big one (compiler._target_cpu checks it)."""
-    return os.environ.get("TILEWISE_CPU", "host").strip().lower() or "host"
 
 
 def loader_choice():

@@ -1,0 +1,288 @@
+"""`tilewise.numpy.ndarray`: NumPy's array, with its value either in host memory or pending.
+
+Shape and dtype are always known; the value is computed when it is needed (evaluate.py lists when).
+Views share memory as NumPy's do: basic indexing, `.T`, `reshape` where possible and `[::-1]` of an
+evaluated array are views of its memory."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import core, expr
+from .expr import Leaf, Map
+
+_BINARY_OPS = {"add": "add", "sub": "subtract", "mul": "multiply", "truediv": "true_divide",
+               "floordiv": "floor_divide", "mod": "remainder", "pow": "power", "and": "bitwise_and",
+               "or": "bitwise_or", "xor": "bitwise_xor", "lshift": "left_shift", "rshift": "right_shift"}
+# Filled by the modules above this one as they load, so the class needs no import of them: the functions
+# its methods call (functions.py), NumPy's protocols (dispatch.py), and the namespace (__init__.py).
+METHODS, PROTOCOLS, NAMESPACE = {}, {}, []
+_COMPARE_OPS = {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal", "gt": "greater",
+                "ge": "greater_equal"}
+
+
+def wrap(node):
+    a = object.__new__(ndarray)
+    return a._set(Leaf(np.asarray(node)) if isinstance(node, (np.ndarray, np.generic)) else node)
+
+
+class ndarray(core.Deferred):  # noqa: N801 - NumPy's name
+    __slots__ = ()
+    __array_priority__ = 100  # NumPy arrays on the left defer to our operators
+
+    def __new__(cls, shape, dtype=float, buffer=None, offset=0, strides=None, order=None):
+        arr = np.ndarray(shape, dtype, buffer, offset, strides, order)
+        return object.__new__(cls)._set(Leaf(arr))
+
+    # ---- what is known without evaluating ---------------------------------------------------------
+    shape = property(lambda self: self._node.shape)
+    dtype = property(lambda self: self._node.dtype)
+    ndim = property(lambda self: len(self._node.shape))
+    size = property(lambda self: self._node.size)
+    itemsize = property(lambda self: self._node.dtype.itemsize)
+    nbytes = property(lambda self: self._node.size * self._node.dtype.itemsize)
+    device = property(lambda self: "cpu")
+    strides = property(lambda self: self._value().strides)
+    flags = property(lambda self: self._value().flags)
+    base = property(lambda self: None)
+
+    @property
+    def T(self):  # noqa: N802 - NumPy's name
+        return wrap(self._value().T)
+
+    @property
+    def mT(self):  # noqa: N802 - NumPy's name
+        if self.ndim < 2:
+            raise ValueError("matrix transpose with ndim < 2 is undefined")
+        return wrap(np.swapaxes(self._value(), -1, -2))
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of unsized object")
+        return self.shape[0]
+
+    # ---- interop ----------------------------------------------------------------------------------
+    def __array__(self, dtype=None, copy=None):
+        v = self._value()
+        if copy:
+            v = v.copy()
+        return v if dtype is None else v.astype(dtype, copy=bool(copy))
+
+    def __array_namespace__(self, api_version=None):
+        return NAMESPACE[0]
+
+    def __dlpack__(self, **kwargs):
+        return self._value().__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self._value().__dlpack_device__()
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return PROTOCOLS["array_ufunc"](ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return PROTOCOLS["array_function"](func, args, kwargs)
+
+    def __reduce__(self):
+        return (wrap, (self._value().copy(),))
+
+    def __repr__(self):
+        text = repr(self._value())
+        return text.replace("array(", "array(", 1)
+
+    def __str__(self):
+        return str(self._value())
+
+    def __format__(self, spec):
+        return format(self._value() if self.ndim else self._value()[()], spec)
+
+    # ---- conversions ------------------------------------------------------------------------------
+    def item(self, *args):
+        return self._value().item(*args)
+
+    def tolist(self):
+        return self._value().tolist()
+
+    def __float__(self):
+        return float(self._value())
+
+    def __int__(self):
+        return int(self._value())
+
+    def __complex__(self):
+        return complex(self._value())
+
+    def __bool__(self):
+        return bool(self._value())
+
+    def __index__(self):
+        return self._value().__index__()
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d array")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __hash__(self):
+        raise TypeError("unhashable type: 'tilewise.numpy.ndarray'")
+
+    # ---- shape and copies ---------------------------------------------------------------------------
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        dtype = np.dtype(dtype)
+        if not np.can_cast(self.dtype, dtype, casting=casting):
+            raise TypeError(f"Cannot cast array data from {self.dtype!r} to {dtype!r} according to the rule "
+                            f"{casting!r}")
+        if dtype == self.dtype and not copy:
+            return self
+        if isinstance(self._node, Leaf) and self.size < expr.SMALL:
+            return wrap(self._node.array.astype(dtype))
+        return wrap(Map("cast", [self._node], self.shape, dtype, (self.dtype,)))
+
+    def copy(self, order="C"):
+        if isinstance(self._node, Leaf):
+            return wrap(self._node.array.copy(order=order))
+        return wrap(Leaf(core.evaluate(self._node).copy(order=order)))
+
+    def reshape(self, *shape, order="C", copy=None):
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return wrap(self._value().reshape(shape, order=order))
+
+    def ravel(self, order="C"):
+        return wrap(self._value().ravel(order))
+
+    def flatten(self, order="C"):
+        return wrap(self._value().flatten(order))
+
+    def squeeze(self, axis=None):
+        return wrap(self._value().squeeze(axis))
+
+    def transpose(self, *axes):
+        return wrap(self._value().transpose(*axes))
+
+    def swapaxes(self, a, b):
+        return wrap(self._value().swapaxes(a, b))
+
+    def view(self, dtype=None):
+        return wrap(self._value().view(dtype) if dtype is not None else self._value().view())
+
+    def fill(self, value):
+        target = self._value()
+        core.before_write(target)
+        target.fill(value)
+
+    # ---- indexing ---------------------------------------------------------------------------------
+    def __getitem__(self, key):
+        key = _plain_key(key)
+        return wrap(self._value()[key])
+
+    def __setitem__(self, key, value):
+        key = _plain_key(key)
+        target = self._value()
+        basic = _is_basic(key)
+        view = target[key] if basic else None
+        if basic and isinstance(view, np.ndarray):
+            core.write(view, core.as_node(value), "setitem", casting="unsafe")
+            return
+        core.before_write(target)
+        target[key] = np.asarray(value) if isinstance(value, ndarray) else value
+
+    # ---- methods NumPy's users call ------------------------------------------------------------------
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
+        return _call("sum", self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kw)
+
+    def prod(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
+        return _call("prod", self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kw)
+
+    def max(self, axis=None, out=None, keepdims=False, **kw):
+        return _call("max", self, axis=axis, out=out, keepdims=keepdims, **kw)
+
+    def min(self, axis=None, out=None, keepdims=False, **kw):
+        return _call("min", self, axis=axis, out=out, keepdims=keepdims, **kw)
+
+    def any(self, axis=None, out=None, keepdims=False, **kw):
+        return _call("any", self, axis=axis, out=out, keepdims=keepdims, **kw)
+
+    def all(self, axis=None, out=None, keepdims=False, **kw):
+        return _call("all", self, axis=axis, out=out, keepdims=keepdims, **kw)
+
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
+        return _call("mean", self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kw)
+
+    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
+        return _call("var", self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, **kw)
+
+    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
+        return _call("std", self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, **kw)
+
+    def argmax(self, axis=None, out=None, keepdims=False):
+        return _call("argmax", self, axis=axis, out=out, keepdims=keepdims)
+
+    def argmin(self, axis=None, out=None, keepdims=False):
+        return _call("argmin", self, axis=axis, out=out, keepdims=keepdims)
+
+    def cumsum(self, axis=None, dtype=None, out=None):
+        return _call("cumsum", self, axis=axis, dtype=dtype, out=out)
+
+    def cumprod(self, axis=None, dtype=None, out=None):
+        return _call("cumprod", self, axis=axis, dtype=dtype, out=out)
+
+    def clip(self, min=None, max=None, out=None, **kw):
+        return _call("clip", self, min, max, out=out, **kw)
+
+    def round(self, decimals=0, out=None):
+        return _call("round", self, decimals=decimals, out=out)
+
+    def dot(self, b, out=None):
+        return _call("dot", self, b, out=out)
+
+    def __matmul__(self, other):
+        return _call("matmul", self, other)
+
+    def __rmatmul__(self, other):
+        return _call("matmul", other, self)
+
+    def __neg__(self):
+        return core.apply_ufunc("negative", (self,), wrap)
+
+    def __pos__(self):
+        return core.apply_ufunc("positive", (self,), wrap)
+
+    def __abs__(self):
+        return core.apply_ufunc("absolute", (self,), wrap)
+
+    def __invert__(self):
+        return core.apply_ufunc("invert", (self,), wrap)
+
+
+def _call(name, *args, **kwargs):
+    fn = METHODS.get(name) or getattr(NAMESPACE[0], name)
+    return fn(*args, **kwargs)
+
+
+def _plain_key(key):
+    """Our arrays inside an index become NumPy arrays (indexing needs their values)."""
+    if isinstance(key, tuple):
+        return tuple(_plain_key(k) for k in key)
+    return key._value() if isinstance(key, ndarray) else key
+
+
+def _is_basic(key):
+    items = key if isinstance(key, tuple) else (key,)
+    return all(k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer)) and not isinstance(k, bool)
+               for k in items)
+
+
+def _binary(ufunc_name, reflected=False, inplace=False):
+    def op(self, other):
+        if not isinstance(other, (ndarray, np.ndarray, np.generic, bool, int, float, complex, list, tuple)):
+            return NotImplemented
+        args = (other, self) if reflected else (self, other)
+        return core.apply_ufunc(ufunc_name, args, wrap, out=self if inplace else None)
+    return op
+
+
+for _short, _name in _BINARY_OPS.items():
+    setattr(ndarray, f"__{_short}__", _binary(_name))
+    setattr(ndarray, f"__r{_short}__", _binary(_name, reflected=True))
+    setattr(ndarray, f"__i{_short}__", _binary(_name, inplace=True))
+for _short, _name in _COMPARE_OPS.items():
+    setattr(ndarray, f"__{_short}__", _binary(_name))

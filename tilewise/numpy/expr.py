@@ -1,0 +1,97 @@
+"""Pending values: the expression graph that tilewise.numpy arrays hold until their value is needed.
+
+A node knows its shape and dtype eagerly (NumPy's rules, so errors come at the call); its value comes
+from evaluate.py."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# Below this many elements an operation runs through NumPy at once. Measured: a launch costs 20-40 us
+# and NumPy's loops run at >1 GB/s, so fusing pays from some tens of thousands of elements.
+SMALL = 1 << 15
+# A pending graph larger than this is evaluated where it stands: compile time grows with the kernel.
+MAX_NODES = 48
+
+
+class Node:
+    __slots__ = ("shape", "dtype", "count", "bases", "__weakref__")
+
+    def __init__(self, shape, dtype, count=1, bases=frozenset()):
+        self.shape, self.dtype, self.count, self.bases = tuple(shape), np.dtype(dtype), count, bases
+
+    @property
+    def size(self):
+        return math.prod(self.shape)
+
+
+class Leaf(Node):
+    """A value that exists: a NumPy array over host memory (a view where the array is one)."""
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        super().__init__(array.shape, array.dtype, 0, frozenset((id(_base(array)),)))
+        self.array = array
+
+
+class Scalar(Node):
+    """A Python or NumPy scalar operand, kept as its value so it stays weak (NEP 50) and so a new value
+    needs no new kernel (it is a runtime argument)."""
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        super().__init__((), np.asarray(value).dtype, 0)
+        self.value = value
+
+
+class Map(Node):
+    """An element-wise operation: a ufunc (`name`, with NumPy's loop dtypes `loop`), or `cast`, `where`."""
+    __slots__ = ("name", "args", "loop")
+
+    def __init__(self, name, args, shape, dtype, loop):
+        super().__init__(shape, dtype, 1 + sum(a.count for a in args), frozenset().union(*(a.bases for a in args)))
+        self.name, self.args, self.loop = name, tuple(args), tuple(loop)
+
+
+class Reduce(Node):
+    """`op` in sum, prod, max, min, any, all over `axes` of `arg`, in `dtype` (NumPy's result dtype)."""
+    __slots__ = ("op", "arg", "axes", "keepdims")
+
+    def __init__(self, op, arg, axes, keepdims, dtype):
+        shape = tuple(1 if i in axes else n for i, n in enumerate(arg.shape) if keepdims or i not in axes)
+        super().__init__(shape, dtype, arg.count + 1, arg.bases)
+        self.op, self.arg, self.axes, self.keepdims = op, arg, tuple(sorted(axes)), keepdims
+
+
+def _base(a):
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def base_id(a):
+    return id(_base(a))
+
+
+REDUCERS = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum,
+            "any": np.logical_or, "all": np.logical_and}
+
+
+def walk(node, group=False):
+    """Every node below and including `node`, each once, operands first; with `group`, not below the
+    reductions it meets (they end the group that reads them)."""
+    seen, order, stack = set(), [], [(node, False)]
+    while stack:
+        n, done = stack.pop()
+        if done:
+            order.append(n)
+            continue
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        stack.append((n, True))
+        below = n.args if isinstance(n, Map) else (n.arg,) if isinstance(n, Reduce) and not group else ()
+        for a in below:
+            stack.append((a, False))
+    return order

@@ -1,0 +1,230 @@
+"""The functions of tilewise.numpy that run natively: every ufunc of the table (ufuncs.py), reductions and
+the statistics built from them, `where`, `clip`, `isclose`, and the creation functions. On the CPU device
+an array's memory is host memory, so creation allocates and fills it with NumPy; what is computed from
+arrays runs as fused tile kernels (core.py, kernels.py)."""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from . import core, expr, fallback, ufuncs
+from .array import METHODS, ndarray, wrap
+from .expr import Leaf, Map
+
+_UFUNC_KW = frozenset(("out", "dtype"))
+
+
+def _ufunc_function(name):
+    uf = getattr(np, name)
+
+    def fn(*args, out=None, dtype=None, **kwargs):
+        if kwargs:  # where=, casting=, order=, signature=: NumPy does it
+            return fallback.call(f"{name}({', '.join(kwargs)}=...)", uf, args, {"out": out, "dtype": dtype, **kwargs})
+        if isinstance(out, tuple):
+            out = out[0]
+        return core.apply_ufunc(name, args, wrap, out=out, dtype=dtype)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"numpy.{name}, fused into tile kernels with the operations around it."
+    fn.nin, fn.nout, fn.ufunc = uf.nin, uf.nout, uf
+    return fn
+
+
+UFUNC_FUNCTIONS = {name: _ufunc_function(name) for name in ufuncs.UFUNCS}
+
+
+# ---- reductions and statistics -------------------------------------------------------------------
+
+def _reduction(op):
+    def fn(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        if kwargs:  # initial=, where=
+            return fallback.call(f"{op}({', '.join(kwargs)}=...)", getattr(np, op), (a,),
+                                 {"axis": axis, "dtype": dtype, "out": out, "keepdims": keepdims, **kwargs}
+                                 if op in ("sum", "prod") else {"axis": axis, "out": out, "keepdims": keepdims,
+                                                               **kwargs})
+        if dtype is not None and op not in ("sum", "prod"):
+            raise TypeError(f"{op}() got an unexpected keyword argument 'dtype'")
+        return core.reduce(op, a, wrap, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+    fn.__name__ = fn.__qualname__ = op
+    return fn
+
+
+sum = _reduction("sum")  # noqa: A001 - NumPy's names
+prod = _reduction("prod")
+max = _reduction("max")  # noqa: A001
+min = _reduction("min")  # noqa: A001
+amax, amin = max, min
+any = _reduction("any")  # noqa: A001
+all = _reduction("all")  # noqa: A001
+
+
+def _float_dtype(a, dtype):
+    """NumPy's mean dtype: the given one, else float64 for integers and bool, else the input's."""
+    if dtype is not None:
+        return np.dtype(dtype)
+    return np.dtype(np.float64) if np.dtype(a.dtype).kind in "biu" else np.dtype(a.dtype)
+
+
+def _accumulate_dtype(dt):
+    return np.dtype(np.float32) if dt.kind == "f" and dt.itemsize < 4 else dt
+
+
+def mean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+    if kwargs:
+        return fallback.call("mean(where=...)", np.mean, (a,), {"axis": axis, "dtype": dtype, "out": out,
+                                                                "keepdims": keepdims, **kwargs})
+    a = asarray(a)
+    dt = _float_dtype(a, dtype)
+    acc = _accumulate_dtype(dt)
+    n = core.count(a.shape, axis)
+    s = sum(a, axis=axis, dtype=acc, keepdims=keepdims)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = core.apply_ufunc("true_divide", (s, acc.type(n) if n else acc.type(np.nan)), wrap)
+    r = r.astype(dt, copy=False)
+    return core.write(out, r._node, "mean", casting="unsafe") if out is not None else r
+
+
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
+    if kwargs:
+        return fallback.call("var(where=...)", np.var, (a,), {"axis": axis, "dtype": dtype, "out": out,
+                                                              "ddof": ddof, "keepdims": keepdims, **kwargs})
+    a = asarray(a)
+    dt = _float_dtype(a, dtype)
+    acc = _accumulate_dtype(dt)
+    x = a.astype(acc, copy=False)
+    d = x - mean(x, axis=axis, keepdims=True)
+    n = core.count(a.shape, axis) - ddof
+    r = sum(d * d, axis=axis, keepdims=keepdims) / acc.type(n if n > 0 else np.nan)
+    r = r.astype(dt, copy=False)
+    return core.write(out, r._node, "var", casting="unsafe") if out is not None else r
+
+
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
+    r = sqrt(var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs))
+    return core.write(out, r._node, "std", casting="unsafe") if out is not None else r
+
+
+# ---- element-wise helpers --------------------------------------------------------------------------
+
+def where(condition, x=None, y=None, /):
+    if x is None and y is None:
+        return fallback.call("where(condition)", np.where, (condition,), {})
+    if x is None or y is None:
+        raise ValueError("either both or neither of x and y should be given")
+    nodes = [core.as_node(v) for v in (condition, x, y)]
+    dt = np.result_type(*(n.value if hasattr(n, "value") else n.dtype for n in nodes[1:]))
+    shape = np.broadcast_shapes(*(n.shape for n in nodes))
+    node = Map("where", nodes, shape, dt, (np.dtype(bool), dt, dt))
+    return wrap(Leaf(core.evaluate(node))) if math.prod(shape) < expr.SMALL and \
+        builtins_all(isinstance(n, (Leaf,)) or hasattr(n, "value") for n in nodes) else wrap(node)
+
+
+def builtins_all(it):
+    for v in it:
+        if not v:
+            return False
+    return True
+
+
+def clip(a, a_min=None, a_max=None, out=None, **kwargs):
+    if kwargs or (a_min is None and a_max is None):
+        return fallback.call("clip", np.clip, (a, a_min, a_max), {"out": out, **kwargs})
+    r = a
+    if a_min is not None:
+        r = maximum(r, a_min)
+    if a_max is not None:
+        r = minimum(r, a_max)
+    return core.write(out, r._node, "clip") if out is not None else r
+
+
+def round(a, decimals=0, out=None):  # noqa: A001 - NumPy's name
+    a = asarray(a)
+    if decimals != 0 or a.dtype.kind != "f":
+        return fallback.call("round", np.round, (a,), {"decimals": decimals, "out": out})
+    return rint(a, out=out)
+
+
+around = round
+
+
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    a, b = asarray(a), asarray(b)
+    dt = np.result_type(a.dtype, b.dtype, 1.0)
+    x, y = a.astype(dt, copy=False), b.astype(dt, copy=False)
+    finite = isfinite(x) & isfinite(y)
+    with np.errstate(invalid="ignore"):
+        close = where(finite, absolute(x - y) <= atol + rtol * absolute(y), equal(x, y))
+    if equal_nan:
+        close = close | (isnan(x) & isnan(y))
+    return close
+
+
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return bool(all(isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)))
+
+
+def array_equal(a1, a2, equal_nan=False):
+    a1, a2 = asarray(a1), asarray(a2)
+    if a1.shape != a2.shape:
+        return False
+    same = equal(a1, a2)
+    if equal_nan and a1.dtype.kind == "f":
+        same = same | (isnan(a1) & isnan(a2))
+    return bool(all(same))
+
+
+def astype(x, dtype, /, *, copy=True, device=None):
+    return asarray(x).astype(dtype, copy=copy)
+
+
+# ---- creation: host memory on the CPU device --------------------------------------------------------
+
+def asarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
+    if isinstance(a, ndarray):
+        if dtype is None or np.dtype(dtype) == a.dtype:
+            return a.copy() if copy else a
+        return a.astype(dtype)
+    return wrap(np.asarray(a, dtype=dtype, order=order, copy=copy))
+
+
+def array(obj, dtype=None, *, copy=True, order="K", ndmin=0, like=None):
+    if isinstance(obj, ndarray):
+        obj = obj._value()
+    return wrap(np.array(obj, dtype=dtype, copy=copy, order=order, ndmin=ndmin))
+
+
+def _creator(np_fn):
+    @functools.wraps(np_fn)
+    def fn(*args, device=None, like=None, **kwargs):
+        return wrap(np_fn(*fallback.to_numpy(args), **fallback.to_numpy(kwargs)))
+    fn.__doc__ = f"numpy.{np_fn.__name__}: a new array in host memory (the CPU device)."
+    return fn
+
+
+CREATORS = {name: _creator(getattr(np, name)) for name in (
+    "zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like", "arange",
+    "linspace", "logspace", "eye", "identity", "ascontiguousarray", "copy", "frombuffer", "fromfunction",
+    "tri", "meshgrid", "indices")}
+globals().update(CREATORS)
+globals().update(UFUNC_FUNCTIONS)
+sqrt, maximum, minimum, rint = (UFUNC_FUNCTIONS[n] for n in ("sqrt", "maximum", "minimum", "rint"))
+absolute, equal, isfinite, isnan = (UFUNC_FUNCTIONS[n] for n in ("absolute", "equal", "isfinite", "isnan"))
+
+
+def evaluate(*arrays):
+    """Compute every pending array given now (one kernel per fusable group)."""
+    for a in arrays:
+        if isinstance(a, ndarray):
+            a._value()
+
+
+def synchronize():
+    """Wait for all work (on the CPU device every launch has finished when it returns)."""
+
+
+NATIVE = {name for name, v in list(globals().items()) if callable(v) and not name.startswith("_")
+          and getattr(v, "__module__", None) == __name__} | set(CREATORS) | set(UFUNC_FUNCTIONS)
+NATIVE -= {"builtins_all", "evaluate", "synchronize"}
+METHODS.update({name: globals()[name] for name in ("sum", "prod", "max", "min", "any", "all", "mean", "var",
+                                                   "std", "clip", "round")})
