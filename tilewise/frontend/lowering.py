@@ -516,6 +516,16 @@ class Lowering(ControlFlow):
         return impl(self.b, *args, **kwargs)
 
     def inline(self, node, fn, args, kwargs):
+        # Inlining a function already being inlined would never end; cuTile refuses it too. Without this
+        # check the walk ended in Python's RecursionError.
+        active = getattr(self, "inlining", (self.src.fn,))  # the kernel, then each helper inlined into it
+        if fn in active:  # functions compare by identity
+            first = active.index(fn)
+            between = ", ".join(f"'{f.__name__}'" for f in active[first + 1:])
+            via = f" through {between}" if between else ""
+            kind = "kernel" if first == 0 else "helper"
+            self.fail(node, TileUnsupportedError, f"{kind} '{fn.__name__}' calls itself{via}; "
+                      "recursion is not supported in kernels")
         src = function_source(fn)
         sig = inspect.signature(fn)
         try:
@@ -524,6 +534,7 @@ class Lowering(ControlFlow):
             self.fail(node, TileTypeError, f"{fn.__name__}(): {e}")
         bound.apply_defaults()
         sub = Lowering(src, self.b, dict(bound.arguments), in_helper=True)
+        sub.inlining = active + (fn,)
         sub.loop_depth = 0
         sub.run_body(src.tree.body)
         return sub.vars.get(RETURN)

@@ -49,8 +49,11 @@ class KernelGen:
         self.loc = None
         self.printf_handle = None  # set when the kernel prints (printing.py)
         _check_supported(fn)
-        self.inlined = fusion.plan(fn)  # values computed inside their consumers' loops (fusion.py)
+        # values computed inside their consumers' loops, and those cut out of deep chains (fusion.py)
+        self.inlined, self.cuts = fusion.plan(fn)
+        self.cut_buffers = {}           # TileType -> buffers of dead chain cuts, for the next cut
         self.fused_loads = {}           # inlined load's value id -> fusion.FusedLoad
+        self.multi = {}                 # id(op) -> whether its element needs a multi-index (fusion.py)
         self.checked_loads = None       # inside fusion.versioned: whether inlined loads check bounds
         self.streaming_ok = streaming.kernel_may_stream(fn, compiler.host_triple())
         self.streaming_used = False

@@ -31,6 +31,9 @@ _WRITES = ("store", "scatter", "atomic")
 # softmax's rows feed the max and `x - max`, a layer norm's feed the sum and `x - mean`. Each re-read
 # costs what reading a buffer would (the data is as near in the cache), and the copy pass is saved.
 _LOAD_USES = 2
+# The deepest chain of inlined ops computed in one loop; the op past it gets a buffer and starts a new
+# chain (see _cut_deep_chains).
+MAX_DEPTH = 256
 
 
 class At:
@@ -41,7 +44,7 @@ class At:
 
 
 def plan(fn):
-    """Ids of the values to inline (see the module docstring)."""
+    """Ids of the values to inline (see the module docstring), and of those cut out of deep chains."""
     uses, block_of, position, writes = {}, {}, {}, {}
 
     def visit(block):
@@ -76,20 +79,48 @@ def plan(fn):
             inlined.add(v.id)
 
     def readers(v):
-        """The ops that really read v's elements: its users, or, for inlined users, their readers."""
-        for u, _, _ in uses[v.id]:
-            yield from readers(u.result) if u.results and u.result.id in inlined else (u,)
+        """The ops that really read v's elements: its users, or, for inlined users, their readers
+        (a worklist: a chain of inlined users may be thousands of ops long)."""
+        out, todo = [], [v]
+        while todo:
+            for u, _, _ in uses[todo.pop().id]:
+                if u.results and u.result.id in inlined:
+                    todo.append(u.result)
+                else:
+                    out.append(u)
+        return out
     for op in loads:
         # Read where the readers are: the array must not be written in between, and a reader that is a
         # store must not write the array it reads (element by element, a later read would see an earlier
         # write; whole-tile semantics reads everything first).
-        ends = list(readers(op.result))
+        ends = readers(op.result)
         count = writes[id(block_of[op.result.id])]
         last = max(position[id(u)] for u in ends)
         if count[last] == count[position[id(op)] + 1] and \
                 not any(u.name == "store" and u.operands[0] is op.operands[0] for u in ends):
             inlined.add(op.result.id)
-    return inlined
+    return inlined, _cut_deep_chains(fn, inlined)
+
+
+def _cut_deep_chains(fn, inlined):
+    """Take the op past every MAX_DEPTH inlined ops of a chain out of `inlined` (it gets a buffer and a
+    loop, like an op with two uses), and return those ops' ids. LLVM's optimiser slows down more than
+    linearly with the size of one loop body: a 4096-op chain of adds fused into one loop (two, with
+    the inlined load's checked copy) took 7-10 s to compile, cut into loops of 256 ops about 1 s.
+    Chains this deep come only from unrolled loops and generated code; shorter ones compile as
+    before. (Cutting more often does not help chains of mathlib functions, which are tens of
+    instructions each: compile time then grows with the size of the whole function.)"""
+    depth, cuts = {}, set()
+    for op in fn.walk():  # definitions come before uses, and an inlined value is used in its own block
+        for v in op.results:
+            if v.id in inlined:
+                d = 1 + max((depth.get(x.id, 0) for x in op.operands), default=0)
+                if d > MAX_DEPTH:
+                    inlined.discard(v.id)
+                    cuts.add(v.id)
+                else:
+                    depth[v.id] = d
+    return cuts
 
 
 def _reads_elements(user, pos):
@@ -123,10 +154,26 @@ def needs_multi(g, v):
 
 
 def _needs_multi_op(g, op):
-    if op.name == "load":
-        return len(op.attrs["shape"]) > 1
-    widens = op.name == "broadcast" and tuple(op.result.type.shape) != tuple(op.operands[0].type.shape)
-    return widens or any(needs_multi(g, x) for x in op.operands)
+    """Memoised in `g.multi` and walked with a worklist: a fused chain may be thousands of ops deep."""
+    memo, todo = g.multi, [op]
+    while todo:
+        o = todo[-1]
+        if id(o) in memo:
+            todo.pop()
+            continue
+        if o.name == "load":
+            memo[id(o)] = len(o.attrs["shape"]) > 1
+        elif o.name == "broadcast" and tuple(o.result.type.shape) != tuple(o.operands[0].type.shape):
+            memo[id(o)] = True
+        else:
+            below = [x.op for x in o.operands if x.id in g.inlined]
+            pending = [b for b in below if id(b) not in memo]
+            if pending:
+                todo.extend(pending)
+                continue
+            memo[id(o)] = any(memo[id(b)] for b in below)
+        todo.pop()
+    return memo[id(op)]
 
 
 def element(g, v, at):
@@ -137,29 +184,59 @@ def element(g, v, at):
 
 
 def compute(g, op, at):
-    b = g.b
+    """The register value of op's result at `at`, its inlined operands computed in place. An explicit
+    stack instead of recursion (a chain of inlined ops may be thousands deep); operands are still
+    computed first to last, each completely before the next, so the instructions come out in the same
+    order as a recursive walk would emit them."""
+    done, todo = [], []
+    _expand(g, op, at, todo, done)
+    while todo:
+        v, at, op = todo.pop()
+        if op is not None:  # its operands' values are the last len(operands) entries of `done`
+            n = len(op.operands)
+            args = done[len(done) - n:]
+            del done[len(done) - n:]
+            done.append(_combine(g, op, args))
+        elif v.id not in g.inlined:
+            done.append(g.ld(g.buf(v), at.flat))
+        else:
+            _expand(g, v.op, at, todo, done)
+    (result,) = done
+    return result
+
+
+def _expand(g, op, at, todo, done):
+    """One step of `compute`: a leaf's value goes onto `done`; an index remap pushes its operand at the
+    remapped position (its value is the remap's); any other op pushes itself, then its operands."""
     name = op.name
     if name == "load":
-        return _load_element(g, op, at)
-    if name == "reshape":  # unit_reshape: same row-major offset; the multi-index loses or gains zeros
-        (x,) = op.operands
-        if at.multi is None:
-            return element(g, x, at)
-        kept = iter(i for i, n in zip(at.multi, op.result.type.shape) if n != 1)
-        return element(g, x, At(at.flat, [I64(0) if n == 1 else next(kept) for n in x.type.shape]))
-    if name == "arange":  # 1-D: the element's offset is its value
-        return cast(b, at.flat, D.int64, op.result.type.dtype)
-    if name == "constant":
+        done.append(_load_element(g, op, at))
+    elif name == "arange":  # 1-D: the element's offset is its value
+        done.append(cast(g.b, at.flat, D.int64, op.result.type.dtype))
+    elif name == "constant":
         dt = op.attrs["dtype"]
-        return const(dt, host_value(op.attrs["value"], dt))
-    if name == "broadcast":
+        done.append(const(dt, host_value(op.attrs["value"], dt)))
+    elif name == "reshape":  # unit_reshape: same row-major offset; the multi-index loses or gains zeros
+        (x,) = op.operands
+        if at.multi is not None:
+            kept = iter(i for i, n in zip(at.multi, op.result.type.shape) if n != 1)
+            at = At(at.flat, [I64(0) if n == 1 else next(kept) for n in x.type.shape])
+        todo.append((x, at, None))
+    elif name == "broadcast":
         (x,) = op.operands
         src_shape = x.type.shape
-        if tuple(src_shape) == tuple(op.result.type.shape):
-            return element(g, x, at)
-        multi = [I64(0) if n == 1 else i for i, n in zip(at.multi, src_shape)]
-        return element(g, x, At(g.flat(multi, src_shape), multi))
-    args = [element(g, x, at) for x in op.operands]
+        if tuple(src_shape) != tuple(op.result.type.shape):
+            multi = [I64(0) if n == 1 else i for i, n in zip(at.multi, src_shape)]
+            at = At(g.flat(multi, src_shape), multi)
+        todo.append((x, at, None))
+    else:
+        todo.append((None, None, op))
+        todo.extend((x, at, None) for x in reversed(op.operands))
+
+
+def _combine(g, op, args):
+    b = g.b
+    name = op.name
     dt = op.operands[0].type.dtype
     if name == "unary":
         return E.unary(b, op.attrs["fn"], args[0], dt)
@@ -180,7 +257,11 @@ def lower(g, op):
     v = op.result
     if v.id in g.inlined:
         return
-    out = g.result(v)
+    if v.id in g.cuts:  # a 4096-op chain would otherwise take 16 buffers where two do
+        pool = g.cut_buffers.setdefault(v.type, [])
+        out = g.values[v.id] = pool.pop() if pool else g.new_buf(v.type)
+    else:
+        out = g.result(v)
 
     def fill():
         if _needs_multi_op(g, op):
@@ -191,6 +272,21 @@ def lower(g, op):
             with g.loop(out.size) as i:
                 g.st(out, i, compute(g, op, At(i)))
     versioned(g, op.operands, fill)
+    _release_cuts(g, op)
+
+
+def _release_cuts(g, op):
+    """Give back the buffers of the chain cuts that op's loop has just read: such a value has one reader
+    (it would be inlined otherwise), so it is dead now. Not where an inlined index remap or constant,
+    which may have several readers, stands between (`shared`), and not a remap's own buffer."""
+    todo = [(x, False) for x in op.operands]
+    while todo:
+        v, shared = todo.pop()
+        free = v.op is not None and (v.op.name in _FREE or unit_reshape(v.op))
+        if v.id in g.inlined:
+            todo.extend((x, shared or free) for x in v.op.operands)
+        elif v.id in g.cuts and not (shared or free):
+            g.cut_buffers[v.type].append(g.values[v.id])
 
 
 # ---- inlined loads -------------------------------------------------------------------------------
@@ -218,11 +314,13 @@ def _load_element(g, op, at):
 
 
 def _loads_below(g, v, out):
-    if v.id in g.inlined:
-        if v.op.name == "load":
-            out.append(g.fused_loads[v.id])
-        for x in v.op.operands:
-            _loads_below(g, x, out)
+    todo = [v]
+    while todo:  # a worklist, in the order a recursive walk would find them
+        v = todo.pop()
+        if v.id in g.inlined:
+            if v.op.name == "load":
+                out.append(g.fused_loads[v.id])
+            todo.extend(reversed(v.op.operands))
     return out
 
 

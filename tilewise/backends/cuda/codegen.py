@@ -50,7 +50,7 @@ class KernelGen(MemoryOps, ReduceOps, TensorCoreOps, Pipeline, ControlFlow, Prin
     def __init__(self, fn, poison=False, pipeline=True):
         self.fn, self.poison = fn, poison
         self.inline = inline_map(fn)
-        self.exprs = {}  # value id -> expr(i) of a fused value (fusion.py), filled where it is defined
+        self.exprs = {}  # value id -> (reads, build) of a fused value (fusion.py), filled where it is defined
         # double-buffered loads (pipeline.py); left out where their second buffers do not fit
         self.pipelined, pinned = pipelined_loads(fn) if pipeline else ({}, {})
         self.storage = Storage(fn, _staged, self.inline, pinned)
@@ -75,10 +75,43 @@ class KernelGen(MemoryOps, ReduceOps, TensorCoreOps, Pipeline, ControlFlow, Prin
         return self.names[v.id]
 
     def ref(self, v, i):
-        if v.id in self.exprs:  # the index goes into another expression's arithmetic: keep it whole
-            whole = i if re.fullmatch(r"[\w.]+", i) else f"({i})"
-            return f"({self.exprs[v.id](whole)})"
-        return f"{self.name(v)}[{i}]" if is_tile(v) else self.name(v)
+        """The C expression of v's element i."""
+        return self._evaluate([("ref", v, i)])
+
+    def _evaluate(self, todo):
+        """Evaluate a fused expression tree with a stack of its own rather than by recursion: chains of
+        fused ops may be hundreds deep (fusion.MAX_DEPTH). Operands are expanded first to last, so the
+        text is what a recursive walk would produce. Items: ("ref", value, index), and ("build",
+        function, n), which replaces the last n results by function(them)."""
+        done = []
+        while todo:
+            item = todo.pop()
+            if item[0] == "build":
+                _, build, n = item
+                args = done[len(done) - n:]
+                del done[len(done) - n:]
+                done.append(build(args))
+                continue
+            _, v, i = item
+            if v.id not in self.exprs:
+                done.append(f"{self.name(v)}[{i}]" if is_tile(v) else self.name(v))
+                continue
+            whole = i if re.fullmatch(r"[\w.]+", i) else f"({i})"  # it goes into other arithmetic
+            self._push(todo, *self.exprs[v.id], whole, paren=True)
+        (out,) = done
+        return out
+
+    @staticmethod
+    def _push(todo, reads, build, i, paren=False):
+        operands = reads(i)
+        todo.append(("build", (lambda a: f"({build(i, a)})") if paren else (lambda a: build(i, a)), len(operands)))
+        todo.extend(("ref", x, j) for x, j in reversed(operands))
+
+    def element(self, reads, build, i):
+        """The C expression of element i of a value defined by (reads, build) (see `define`)."""
+        todo = []
+        self._push(todo, reads, build, i)
+        return self._evaluate(todo)
 
     def ct(self, v):
         return X.ctype(v.type.dtype)
@@ -99,15 +132,22 @@ class KernelGen(MemoryOps, ReduceOps, TensorCoreOps, Pipeline, ControlFlow, Prin
         self.depth -= 1
         self.line("}")
 
-    def define(self, v, expr):
-        """v = expr(i) elementwise: a fill loop for a tile, one register for a scalar."""
+    def define(self, v, build, reads=lambda i: ()):
+        """v elementwise: `reads(i)` lists the (operand, index expression) pairs that element i reads and
+        `build(i, exprs)` makes its C expression from theirs (two functions, not one that calls `ref`,
+        so that `ref` needs no recursion). A fill loop for a tile, one register for a scalar, nothing
+        yet for a fused value."""
         if v.id in self.inline:
-            self.exprs[v.id] = expr
+            self.exprs[v.id] = (reads, build)
         elif is_tile(v):
             self.declare(v)
-            self.loop(math.prod(v.type.shape), f"{self.name(v)}[i] = {expr('i')};")
+            self.loop(math.prod(v.type.shape), f"{self.name(v)}[i] = {self.element(reads, build, 'i')};")
         else:
-            self.line(f"const {self.ct(v)} {self.name(v)} = {expr('0')};")
+            self.line(f"const {self.ct(v)} {self.name(v)} = {self.element(reads, build, '0')};")
+
+    def pointwise(self, op, build):
+        """op's element i reads element i of each operand: build(*their expressions)."""
+        self.define(op.result, lambda i, a: build(*a), lambda i: [(x, i) for x in op.operands])
 
     def unsupported(self, op, what):
         raise TileUnsupportedError(f"the CUDA backend does not support {what} yet (op '{op.name}')", op.loc)
@@ -176,52 +216,47 @@ class KernelGen(MemoryOps, ReduceOps, TensorCoreOps, Pipeline, ControlFlow, Prin
 
     def op_constant(self, op):
         lit = X.literal(op.attrs["value"], op.attrs["dtype"])
-        self.define(op.result, lambda i: lit)
+        self.define(op.result, lambda i, a: lit)
 
     def op_arange(self, op):
-        self.define(op.result, lambda i: X.astype(f"(tw_i64){i}", "tw_i64", op.attrs["dtype"]))
+        self.define(op.result, lambda i, a: X.astype(f"(tw_i64){i}", "tw_i64", op.attrs["dtype"]))
 
     def op_bid(self, op):
-        self.define(op.result, lambda i: f"(tw_i32)blockIdx.{'xyz'[op.attrs['axis']]}")
+        self.define(op.result, lambda i, a: f"(tw_i32)blockIdx.{'xyz'[op.attrs['axis']]}")
 
     def op_num_blocks(self, op):
-        self.define(op.result, lambda i: f"(tw_i32)gridDim.{'xyz'[op.attrs['axis']]}")
+        self.define(op.result, lambda i, a: f"(tw_i32)gridDim.{'xyz'[op.attrs['axis']]}")
 
     def op_array_dim(self, op):
-        self.define(op.result, lambda i: f"(tw_i32){self.name(op.operands[0])}.shape[{op.attrs['axis']}]")
+        self.define(op.result, lambda i, a: f"(tw_i32){self.name(op.operands[0])}.shape[{op.attrs['axis']}]")
 
     def op_unary(self, op):
-        (x,) = op.operands
-        self.define(op.result, lambda i: X.unary(op.attrs["fn"], self.ref(x, i), x.type.dtype))
+        dt = op.operands[0].type.dtype
+        self.pointwise(op, lambda x: X.unary(op.attrs["fn"], x, dt))
 
     def op_binary(self, op):
-        x, y = op.operands
-        self.define(op.result, lambda i: X.binary(op.attrs["fn"], self.ref(x, i), self.ref(y, i), x.type.dtype))
+        dt = op.operands[0].type.dtype
+        self.pointwise(op, lambda x, y: X.binary(op.attrs["fn"], x, y, dt))
 
     def op_where(self, op):
-        c, x, y = op.operands
-        self.define(op.result, lambda i: f"({self.ref(c, i)} ? {self.ref(x, i)} : {self.ref(y, i)})")
+        self.pointwise(op, lambda c, x, y: f"({c} ? {x} : {y})")
 
     def op_cast(self, op):
-        (x,) = op.operands
-        self.define(op.result, lambda i: X.cast(self.ref(x, i), x.type.dtype, op.attrs["dtype"]))
+        dt = op.operands[0].type.dtype
+        self.pointwise(op, lambda x: X.cast(x, dt, op.attrs["dtype"]))
 
     def op_bitcast(self, op):
-        (x,) = op.operands
-        self.define(op.result, lambda i: X.bitcast(self.ref(x, i), x.type.dtype, op.attrs["dtype"]))
+        dt = op.operands[0].type.dtype
+        self.pointwise(op, lambda x: X.bitcast(x, dt, op.attrs["dtype"]))
 
     # ---- shape ops: result element i reads one operand element -------------------------------------
 
     def _gather_from(self, op, x, src_coords):
         out = op.result.type.shape
-
-        def expr(i):
-            return self.ref(x, ravel(src_coords(unravel(i, out)), x.type.shape))
-        self.define(op.result, expr)
+        self.define(op.result, lambda i, a: a[0], lambda i: [(x, ravel(src_coords(unravel(i, out)), x.type.shape))])
 
     def op_reshape(self, op):
-        (x,) = op.operands
-        self.define(op.result, lambda i: self.ref(x, i))
+        self.pointwise(op, lambda x: x)
 
     def op_broadcast(self, op):
         (x,) = op.operands
@@ -248,11 +283,11 @@ class KernelGen(MemoryOps, ReduceOps, TensorCoreOps, Pipeline, ControlFlow, Prin
         ax, n = op.attrs["axis"], x.type.shape[op.attrs["axis"]]
         out = op.result.type.shape
 
-        def expr(i):
+        def reads(i):
             c = unravel(i, out)
             cy = c[:ax] + [f"({c[ax]} - {n})"] + c[ax + 1:]
-            return f"({c[ax]} < {n} ? {self.ref(x, ravel(c, x.type.shape))} : {self.ref(y, ravel(cy, y.type.shape))})"
-        self.define(op.result, expr)
+            return [(x, ravel(c, x.type.shape)), (y, ravel(cy, y.type.shape))]
+        self.define(op.result, lambda i, a: f"({unravel(i, out)[ax]} < {n} ? {a[0]} : {a[1]})", reads)
 
     # ---- debugging ---------------------------------------------------------------------------------
 

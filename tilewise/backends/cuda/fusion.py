@@ -48,4 +48,25 @@ def inline_map(fn):
                 out[v.id] = op
 
     scan(fn.body)
+    _cut_deep_chains(fn, out)
     return out
+
+
+# The deepest chain of fused ops in one expression; the op past it gets a shared-memory tile of its own
+# and starts a new expression. Its C text nests a few parentheses per op, and C++ front ends (NVRTC's,
+# g++) parse nesting recursively: a 4096-op expression would be slow to compile or overflow their stacks.
+# Chains this deep come only from unrolled loops and generated code, so kernels with ordinary chains
+# compile to the same source as before.
+MAX_DEPTH = 128
+
+
+def _cut_deep_chains(fn, out):
+    depth = {}
+    for op in fn.walk():  # definitions come before uses, and a fused value is used in its own block
+        for v in op.results:
+            if v.id in out:
+                d = 1 + max((depth.get(x.id, 0) for x in op.operands), default=0)
+                if d > MAX_DEPTH:
+                    del out[v.id]
+                else:
+                    depth[v.id] = d
