@@ -272,7 +272,22 @@ def _is_basic(key):
 
 
 def _binary(ufunc_name, reflected=False, inplace=False):
+    ufunc = getattr(np, ufunc_name)
+
     def op(self, other):
+        node = self._node
+        if not inplace and type(node) is Leaf and node.array.size < expr.SMALL:
+            # small existing operands: NumPy at once (a loop over small arrays pays for every op)
+            kind, y = type(other), None
+            if kind is float or kind is int or kind is bool:
+                y = other
+            elif kind is ndarray and type(other._node) is Leaf and other._node.array.size < expr.SMALL:
+                y = other._node.array
+            if y is not None:
+                r = ufunc(y, node.array) if reflected else ufunc(node.array, y)
+                a = object.__new__(ndarray)
+                a._node = Leaf(r if type(r) is np.ndarray else np.asarray(r))
+                return a
         if not isinstance(other, (ndarray, np.ndarray, np.generic, bool, int, float, complex, list, tuple)):
             return NotImplemented
         args = (other, self) if reflected else (self, other)

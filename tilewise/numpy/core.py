@@ -74,6 +74,10 @@ def _foreign(x):
 def apply_ufunc(name, inputs, wrap, out=None, dtype=None):
     """`numpy.<name>(*inputs, out=out, dtype=dtype)` as a pending node; returns our array (or `out`)."""
     ufunc = getattr(np, name)
+    if out is None and dtype is None:  # small existing operands: NumPy at once, with the least overhead
+        small = _small_values(inputs)
+        if small is not None:
+            return wrap(ufunc(*small))
     nodes = [as_node(x) for x in inputs]
     if len(nodes) != ufunc.nin:
         raise TypeError(f"{name}() takes from {ufunc.nin} to {ufunc.nin + 1} positional arguments but "
@@ -95,6 +99,22 @@ def apply_ufunc(name, inputs, wrap, out=None, dtype=None):
     eager = any(_foreign(x) for x in inputs) or \
         (math.prod(shape) < expr.SMALL and all(isinstance(n, (Leaf, Scalar)) for n in nodes))
     return _finish(node, wrap, out, eager, name)
+
+
+def _small_values(inputs):
+    """The NumPy values of `inputs` when each is a small existing array of ours or a Python scalar, else None."""
+    values = []
+    for x in inputs:
+        if isinstance(x, Deferred):
+            node = x._node
+            if type(node) is not Leaf or node.array.size >= expr.SMALL:
+                return None
+            values.append(node.array)
+        elif type(x) in (int, float, bool):
+            values.append(x)
+        else:
+            return None
+    return values
 
 
 def _broadcast(ufunc, nodes):

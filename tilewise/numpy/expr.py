@@ -29,10 +29,14 @@ class Node:
 class Leaf(Node):
     """A value that exists: a NumPy array over host memory (a view where the array is one)."""
     __slots__ = ("array",)
+    count = 0
 
-    def __init__(self, array):
-        super().__init__(array.shape, array.dtype, 0, frozenset((id(_base(array)),)))
-        self.array = array
+    def __init__(self, array):  # on every small operation's path: kept lean
+        self.shape, self.dtype, self.array = array.shape, array.dtype, array
+
+    @property
+    def bases(self):
+        return frozenset((base_id(self.array),))
 
 
 class Scalar(Node):
