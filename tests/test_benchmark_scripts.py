@@ -67,3 +67,15 @@ def test_matmul_script_sweeps_tiles_and_reports(backend, monkeypatch, capsys):
     assert "tiles sweep: tiles=32x32x16" in out and "16x64x32" in out
     row = run_all.parse_plain(out, 0.5)
     assert row["baseline"] == "numpy.matmul" and row["ratio"] > 0 and ratio > 0  # printed times are rounded
+
+
+def test_numpy_script_runs_and_reports(monkeypatch, capsys):
+    import common
+    import numpy_fused
+    monkeypatch.setattr(common, "numexpr_module", lambda: None)
+    monkeypatch.setattr(numpy_fused, "numexpr_module", lambda: None)
+    numpy_fused.main(["--n", "70001", "--repeat", "1"])
+    out = capsys.readouterr().out
+    rows = [json.loads(line[len("RESULT "):]) for line in out.splitlines() if line.startswith("RESULT ")]
+    assert len(rows) == 3 and all(r["tilewise_ms"] > 0 for r in rows)
+    assert "one op read back at once" in out
