@@ -322,3 +322,26 @@ def test_creation_functions(mode):
     check(tnp.asarray([[1, 2], [3, 4]]), np.asarray([[1, 2], [3, 4]]))
     check(tnp.eye(3, dtype=np.float32), np.eye(3, dtype=np.float32))
     assert tnp.float32 is np.float32 and tnp.pi == np.pi and tnp.newaxis is None
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/numpy.md"])
+def test_documented_programs_run(doc, capsys):
+    """The first tilewise.numpy program of each page runs and computes what NumPy computes."""
+    import pathlib
+    import re
+    text = (pathlib.Path(__file__).resolve().parent.parent / doc).read_text()
+    code = next(c for c in re.findall(r"```python\n(.*?)```", text, re.S) if "tilewise.numpy" in c)
+    scope = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tnp.FallbackWarning)  # the README draws its data on the host
+        exec(compile(code, doc, "exec"), scope)
+    out = capsys.readouterr().out
+    if doc == "README.md":
+        x = np.asarray(scope["x"], np.float64)
+        y = np.sqrt(x) * 2 + np.sin(x)
+        assert "def numpy_fused_" in out
+        assert float(out.strip().splitlines()[-1]) == pytest.approx(float((y * y).sum()), rel=1e-5)
+    else:
+        a, b, c, d, e = (np.asarray(scope[k], np.float64) for k in "abcde")
+        check(scope["r"], (a * b + c * np.sin(d) - e).astype(np.float32), rtol=1e-5)
+        assert scope["total"] == pytest.approx(float((a * a + b).sum()), rel=1e-5)

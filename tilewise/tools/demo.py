@@ -1,4 +1,5 @@
-"""`tilewise demo`: five kernels run on this machine's default host backend and checked against NumPy.
+"""`tilewise demo`: five kernels and a NumPy program (tilewise.numpy) run on this machine's default host
+backend and checked against NumPy.
 
 It is what a fresh install runs first, so it must be quick (seconds on the default cpu backend) and
 honest: every result is compared with a float64 NumPy reference, and any mismatch fails the run.
@@ -134,6 +135,19 @@ def case_matmul(rng):
     return f"{m}x{k} @ {k}x{n}", c, a.astype(np.float64) @ b.astype(np.float64), 1e-3, 1e-3
 
 
+def case_numpy(rng):
+    """A NumPy program with one changed import: its chain and its reduction each become one kernel."""
+    import tilewise.numpy as tnp
+    n = 200_003
+    a, b, c = (rng.standard_normal(n).astype(np.float32) for _ in range(3))
+    x, y, z = tnp.asarray(a), tnp.asarray(b), tnp.asarray(c)
+    r = x * y + tnp.exp(-z * z) - 0.5 * tnp.sqrt(tnp.abs(x))
+    r = r - r.mean()
+    a64, b64, c64 = (v.astype(np.float64) for v in (a, b, c))
+    ref = a64 * b64 + np.exp(-c64 * c64) - 0.5 * np.sqrt(np.abs(a64))
+    return f"{n}", r, ref - ref.mean(), 1e-5, 1e-5
+
+
 def attention64(q, k, v, causal):
     s = q.astype(np.float64) @ np.swapaxes(k.astype(np.float64), -1, -2) / math.sqrt(q.shape[-1])
     if causal:
@@ -159,6 +173,7 @@ CASES = [
     ("matmul fp16->fp32", case_matmul),
     ("flash attention", lambda rng: _attention_case(rng, False)),
     ("flash attention causal", lambda rng: _attention_case(rng, True)),
+    ("tilewise.numpy expression", case_numpy),
 ]
 
 
