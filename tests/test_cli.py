@@ -20,11 +20,12 @@ def test_demo_passes_on_every_host_backend(name):
     r = run_cli("demo", TILEWISE_BACKEND=name)
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"'{name}' backend" in r.stdout
-    for kernel in ("vector add", "softmax", "layer norm", "matmul", "flash attention", "flash attention causal"):
+    for kernel in ("vector add", "softmax", "layer norm", "matmul", "flash attention", "flash attention causal",
+                   "tilewise.numpy expression"):
         row = next(line for line in r.stdout.splitlines() if line.startswith(kernel + " "))
         assert " pass " in row, row
     assert "FAIL" not in r.stdout
-    assert "all 6 kernels match NumPy" in r.stdout
+    assert "all 7 kernels match NumPy" in r.stdout
 
 
 def test_demo_fails_with_nonzero_exit_when_kernels_cannot_run():
