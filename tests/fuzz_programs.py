@@ -15,6 +15,10 @@ programs are valid by construction, and it tracks which values are not bit-exact
   the sum of magnitudes: each one is stored directly, next to `sum(abs(x))` as its bound.
 - `zamb`: a float that may be a zero of unspecified sign (min/max of 0.0 and -0.0, semantics.md);
   it compares with 0.0 == -0.0 and never reaches an op that tells the zeros apart (a divisor, pow).
+
+Programs also call helper functions (module-level `def`s the generator writes, inlined by the front
+end, sometimes nested or called twice), and some carry a long chain: one value updated by a
+`tw.static_iter` loop of up to thousands of steps, which the code generators must not recurse over.
 """
 from __future__ import annotations
 
@@ -94,6 +98,13 @@ def _eps(dt):
     return float(np.finfo(dt.np).eps)
 
 
+@dataclass
+class Helper:
+    name: str
+    params: list          # Val of each parameter (exact, not zamb)
+    result: Val
+
+
 class Gen:
     def __init__(self, draw, skip=frozenset()):
         self.draw, self.skip = draw, skip
@@ -103,6 +114,7 @@ class Gen:
         self.count = 0
         self.outputs = []
         self.in_loop = False
+        self.helpers, self.helper_source, self.helper_depth = [], [], 0
 
     # ---- drawing ----
     def int(self, lo, hi):
@@ -187,7 +199,64 @@ class Gen:
             ["const", "scan"]
         if not self.in_loop:
             kinds += ["loop", "if", "transcendental", "transcendental"]
+        if self.helper_depth < 2:
+            kinds += ["helper"]
         getattr(self, "op_" + self.pick(kinds))()
+
+    def op_helper(self):
+        """Call a helper function: one written before whose parameters fit values we have, or a new one
+        of 1-3 steps over 1-2 parameters (no loops, ifs, stores or transcendental functions in it; it may
+        call other helpers)."""
+        fits = lambda p: lambda v: v.exact and not v.zamb and v.shape == p.shape and v.dtype is p.dtype  # noqa: E731
+        if self.helpers and self.coin(40):
+            h = self.pick(self.helpers)
+            args = [self.pick_value(fits(p), scalars_ok=False) for p in h.params]
+            if all(args):
+                self.define(f"{h.name}({', '.join(a.name for a in args)})", h.result.shape, h.result.dtype,
+                            h.result.err, h.result.zamb)
+                return
+        args = [self.pick_value(lambda v: v.exact and not v.zamb, scalars_ok=False) for _ in range(self.int(1, 2))]
+        if not all(args):
+            return
+        name = self.fresh("helper")
+        params = [Val(self.fresh("p"), a.shape, a.dtype) for a in args]
+        saved = self.lines, self.indent, self.scopes, self.in_loop
+        self.lines, self.indent, self.scopes, self.in_loop = [], 1, [list(params)], True
+        self.helper_depth += 1
+        for _ in range(self.int(1, 3)):
+            self.step()
+        result = self.scopes[-1][-1]
+        self.emit(f"return {result.name}")
+        body = self.lines
+        self.helper_depth -= 1
+        self.lines, self.indent, self.scopes, self.in_loop = saved
+        self.helper_source.append(f"def {name}({', '.join(p.name for p in params)}):\n" + "\n".join(body) + "\n")
+        self.helpers.append(Helper(name, params, result))
+        self.define(f"{name}({', '.join(a.name for a in args)})", result.shape, result.dtype, result.err, result.zamb)
+
+    def op_chain(self, depth):
+        """A value updated `depth` times by an unrolled loop: `depth` to 3 * `depth` element-wise ops
+        (plus casts) in one chain. Each update is one correctly rounded op (or a where), so the chain
+        stays bit-exact."""
+        acc = self.pick_value(lambda v: v.exact and not v.zamb and not v.dtype.is_bool, scalars_ok=False)
+        if acc is None:
+            return
+        other = self.pick_value(lambda v: v.exact and not v.zamb and _broadcasts_into(v.shape, acc.shape))
+        o = other.name if other is not None else "(0.5)" if acc.dtype.is_float else "(3)"
+        dt = f"tw.{acc.dtype.name}"
+        updates = {"add": f"tw.astype({{c}} + {o}, {dt})", "mul": f"tw.astype({{c}} * {o}, {dt})",
+                   "max": f"tw.astype(tw.maximum({{c}}, {o}), {dt})", "neg": "-{c}",
+                   "where": f"tw.astype(tw.where({{c}} > {o}, {o}, {{c}} + 1), {dt})"}
+        if not acc.dtype.is_float:
+            updates["xor"] = f"tw.astype({{c}} ^ {o}, {dt})"
+        if acc.dtype.kind == "u":
+            del updates["neg"]
+        name = self.fresh("chain")
+        self.emit(f"{name} = {acc.name}")
+        self.emit(f"for _ in tw.static_iter(range({depth})):")
+        for _ in range(self.int(1, 3 if depth < 1000 else 1)):  # a longer chain costs seconds to compile
+            self.emit("    " + f"{name} = " + self.pick(sorted(updates.values())).format(c=name))
+        self.scopes[-1].append(Val(name, acc.shape, acc.dtype, zamb=acc.dtype.is_float))
 
     def op_binary(self):
         fn = self.pick_op(FUNCTIONS)
@@ -385,7 +454,7 @@ class Gen:
         self.define(expr, shape, a.dtype, a.err, a.zamb)
 
     def op_const(self):
-        kind = self.pick(["full", "arange", "zeros", "ones", "scalar"])
+        kind = self.pick(["full", "arange", "zeros", "ones"] + ([] if self.helper_depth else ["scalar"]))
         shape = self.pick([(4,), (8,), (4, 1), (1, 8), (2, 4)])
         like = self.pick_value(lambda v: len(v.shape) >= 1, scalars_ok=False, use=False)
         if like is not None and self.coin(60):  # a shape that broadcasts against a tile we have
@@ -506,8 +575,9 @@ def _broadcasts_into(src, dst):
 
 
 @st.composite
-def programs(draw, emulate_percent=0, skip=frozenset()):
-    """`skip`: op names (as in FUNCTIONS' keys, EXACT_UNARY, TRANSCENDENTAL, or reduce/scan names) to leave out."""
+def programs(draw, emulate_percent=0, skip=frozenset(), chain_percent=0, chain_depths=(4, 40, 300)):
+    """`skip`: op names (as in FUNCTIONS' keys, EXACT_UNARY, TRANSCENDENTAL, or reduce/scan names) to leave out.
+    `chain_percent` of the programs get one long chain (op_chain) of a depth from `chain_depths`."""
     g = Gen(draw, skip)
     grid = (g.int(1, 3), g.pick([1, 1, 2]), g.pick([1, 1, 2]))
     g.nblocks = math.prod(grid)
@@ -524,13 +594,20 @@ def programs(draw, emulate_percent=0, skip=frozenset()):
     g.scopes[0] += [Val(n, (), D.float32 if n == "f0" else D.int32) for n in BUILTIN_SCALARS]
     g.inputs = inputs
     g.loads(inputs, ["b0", "b1", "lin", "0", "0", "b0 - 1", "n0"])
-    for _ in range(g.int(2, 14)):
-        g.step()
+    steps = g.int(2, 14)
+    chain_at = g.int(0, steps) if g.coin(chain_percent) else -1
+    for k in range(steps + 1):
+        if k == chain_at:
+            g.op_chain(g.pick(chain_depths))
+        if k < steps:
+            g.step()
     # store the DAG's sinks (values nothing used), most recent first, so that no op is dead code
     sinks = [v for v in g.scopes[0][5:] if not v.used][::-1]
     for i in range(g.int(1, 3)):
         g.store(sinks[i] if i < len(sinks) else g.pick_value(scalars_ok=False))
     params = ", ".join([a.name for a in inputs] + [o.name for o in g.outputs] + ["n0", "f0"])
-    source = "import tilewise as tw\n\n\n@tw.kernel\ndef fuzz_kernel(" + params + "):\n" + "\n".join(g.lines) + "\n"
+    helpers = "".join(h + "\n\n" for h in g.helper_source)
+    source = "import tilewise as tw\n\n\n" + helpers + "@tw.kernel\ndef fuzz_kernel(" + params + "):\n" + \
+        "\n".join(g.lines) + "\n"
     return Program(source, inputs, g.outputs, grid, g.int(-1, 4), g.pick([0.5, -1.25, 3.0]), g.coin(30),
                    g.int(0, 2**32 - 1), g.coin(emulate_percent))
