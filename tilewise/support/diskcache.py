@@ -186,6 +186,28 @@ def get(namespace: str, key_material) -> bytes | None:
     return None if payload is None else bytes(payload)
 
 
+def _write_atomically(dest: Path, *chunks) -> None:
+    """Write `chunks` to `dest` through a temporary file in its directory and a rename, so a reader sees
+    the old file, none, or the whole new one (a directory in the way goes, like any bad entry). Raises
+    OSError, with the temporary file removed."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=TMP_PREFIX)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+        try:
+            os.replace(tmp, dest)
+        except IsADirectoryError:
+            _discard(dest, None)
+            os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def put(namespace: str, key_material, data: bytes) -> bool:
     """Store `data` under the key, atomically; False (after one warning) where the cache cannot be written."""
     d = namespace_dir(namespace)
@@ -194,25 +216,10 @@ def put(namespace: str, key_material, data: bytes) -> bool:
     digest = key_digest(key_material)
     data = bytes(data)
     header = _HEADER.pack(MAGIC, digest, len(data), hashlib.sha256(data).digest())
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=TMP_PREFIX)
-        with os.fdopen(fd, "wb") as f:
-            f.write(header)
-            f.write(data)
-        dest = _path(namespace, digest)
-        try:
-            os.replace(tmp, dest)
-        except IsADirectoryError:  # a directory where the entry belongs: it goes, like any bad entry
-            _discard(dest, None)
-            os.replace(tmp, dest)
+        _write_atomically(_path(namespace, digest), header, data)
         return True
     except OSError as e:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
         _warn_once(d, e)
         return False
 
@@ -252,20 +259,11 @@ def get_file(namespace: str, key_material, name: str) -> Path | None:
     if payload is None:
         return None
     dest = private_dir() / name
-    tmp = None
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=TMP_PREFIX)
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, dest)  # a thread loading an earlier copy of the same entry keeps a whole file
+        _write_atomically(dest, payload)  # a thread loading an earlier copy of the entry keeps a whole file
         return dest
     except OSError as e:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
         _warn_once(dest.parent, e)
         return None
 
