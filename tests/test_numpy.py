@@ -345,3 +345,37 @@ def test_documented_programs_run(doc, capsys):
         a, b, c, d, e = (np.asarray(scope[k], np.float64) for k in "abcde")
         check(scope["r"], (a * b + c * np.sin(d) - e).astype(np.float32), rtol=1e-5)
         assert scope["total"] == pytest.approx(float((a * a + b).sum()), rel=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1,), (5000,), (33, 1037), (3, 4, 500), (7, 0)], ids=str)
+def test_scans_and_arg_reductions(mode, rng, shape):
+    for dt in (np.float32, np.float64, np.int8, np.int64, np.bool_):
+        for _, x in views(rng, shape, dt):
+            t = tnp.asarray(x)
+            for axis in [None, *range(-len(shape), len(shape))]:
+                with np.errstate(all="ignore"):
+                    got, want = tnp.cumsum(t, axis=axis), np.cumsum(x, axis=axis)
+                    if np.dtype(dt).kind == "f":  # blocked, not sequential, sums: a rounding per addition
+                        scale = np.abs(x.astype(np.float64)).sum() + 1
+                        check(got, want, rtol=16 * np.finfo(dt).eps * scale)
+                    else:
+                        check(got, want)
+                    if dt == np.float64:
+                        check(tnp.cumprod(t * 0.01 + 1, axis=axis), np.cumprod(x * 0.01 + 1, axis=axis))
+                    if 0 in shape:
+                        continue
+                    for op in ("argmax", "argmin"):
+                        check(getattr(tnp, op)(t, axis=axis), getattr(np, op)(x, axis=axis))
+                        check(getattr(t, op)(axis=axis, keepdims=True), getattr(x, op)(axis=axis, keepdims=True))
+
+
+def test_arg_reductions_take_the_first_nan_and_the_first_tie(mode):
+    x = np.zeros(70_000)
+    x[[5, 60_000]] = 3.0
+    x[[100, 50_000]] = np.nan
+    for op in ("argmax", "argmin"):
+        assert int(getattr(tnp, op)(tnp.asarray(x))) == getattr(np, op)(x)
+        y = np.where(np.isnan(x), 0, x)
+        assert int(getattr(tnp, op)(tnp.asarray(y))) == getattr(np, op)(y)
+    with pytest.raises(ValueError, match="empty sequence"):
+        tnp.argmax(tnp.zeros((0,)))

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from . import core, expr, fallback, ufuncs
+from . import core, expr, fallback, scans, ufuncs
 from .array import METHODS, ndarray, wrap
 from .expr import Leaf, Map
 
@@ -103,6 +103,30 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
     r = sqrt(var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs))
     return core.write(out, r._node, "std", casting="unsafe") if out is not None else r
+
+
+def _scan(op):
+    def fn(a, axis=None, dtype=None, out=None):
+        node = core.as_node(a)
+        rdtype = getattr(np, op)(np.zeros((1,), node.dtype), dtype=dtype).dtype
+        r = wrap(scans.cumulative(op, node, axis, rdtype))
+        return core.write(out, r._node, op, casting="unsafe") if out is not None else r
+    fn.__name__ = fn.__qualname__ = op
+    fn.__doc__ = f"numpy.{op}: one kernel walking the axis with a running total, reading its input fused."
+    return fn
+
+
+def _arg(op):
+    def fn(a, axis=None, out=None, *, keepdims=False):
+        r = wrap(scans.arg_reduce(op, core.as_node(a), axis, keepdims))
+        return core.write(out, r._node, op, casting="unsafe") if out is not None else r
+    fn.__name__ = fn.__qualname__ = op
+    fn.__doc__ = f"numpy.{op}: one kernel keeping the best value so far and its index, reading its input fused."
+    return fn
+
+
+cumsum, cumprod = _scan("cumsum"), _scan("cumprod")
+argmax, argmin = _arg("argmax"), _arg("argmin")
 
 
 # ---- element-wise helpers --------------------------------------------------------------------------
@@ -227,4 +251,5 @@ NATIVE = {name for name, v in list(globals().items()) if callable(v) and not nam
           and getattr(v, "__module__", None) == __name__} | set(CREATORS) | set(UFUNC_FUNCTIONS)
 NATIVE -= {"builtins_all", "evaluate", "synchronize"}
 METHODS.update({name: globals()[name] for name in ("sum", "prod", "max", "min", "any", "all", "mean", "var",
-                                                   "std", "clip", "round")})
+                                                   "std", "clip", "round", "cumsum", "cumprod", "argmax",
+                                                   "argmin")})

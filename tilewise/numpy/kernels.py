@@ -254,24 +254,8 @@ def run_reduce(node, out, evaluate):
         acc = np.dtype(np.float32)  # float16 sums accumulate in float32, then round once
     elif acc.kind == "b":  # max and min of bools: over 0/1 int8 values
         acc = np.dtype(np.int8)
-    kept = [k for k in range(len(arg.shape)) if k not in node.axes]
-    order = kept + list(node.axes)
-    kshape, rshape = tuple(arg.shape[k] for k in kept), tuple(arg.shape[k] for k in node.axes)
-    prog = Program(arg, arg.shape, evaluate)
-    strides = [tuple(a.strides[k] for k in order) for a in prog.arrays]
-    kdims, kst = _coalesce(kshape, [s[:len(kept)] for s in strides])
-    rdims, rst = _coalesce(rshape, [s[len(kept):] for s in strides])
-    if len(kdims) > 1 or len(rdims) > 1:  # not one rows x columns walk: lay the values out that way first
-        buf = np.empty(kshape + rshape, arg.dtype)
-        run_map(arg, np.transpose(buf, np.argsort(order)), evaluate)
-        nk, nr = math.prod(kshape), math.prod(rshape)
-        prog = Program(Leaf(buf), buf.shape, evaluate)
-        views = [buf.reshape(nk, nr)]
-    else:
-        nk, nr = kdims[0], rdims[0]
-        views = [as_strided(a, (nk, nr), (ks[0], rs[0])) for a, ks, rs in zip(prog.arrays, kst, rst)]
-    prog.arrays = views
-    r = _rows(prog, views, nk, nr, op, np.dtype(acc))
+    prog, nk, nr = rows_layout(arg, node.axes, evaluate)
+    r = _rows(prog, prog.arrays, nk, nr, op, np.dtype(acc))
     if node.op in ("any", "all"):
         r = r.astype(bool)
     r = r.astype(node.dtype, copy=False).reshape(node.shape)
@@ -279,6 +263,29 @@ def run_reduce(node, out, evaluate):
         np.copyto(out, r, casting="unsafe")
         return out
     return r
+
+
+def rows_layout(arg, axes, evaluate):
+    """(program, rows, columns) for walking `arg` as rows x columns: one row per element of the axes kept,
+    the values along `axes` in each row. The program's arrays are the 2-d views; where the operands do not
+    walk that way as two dimensions, the values are first laid out so (one extra pass)."""
+    kept = [k for k in range(len(arg.shape)) if k not in axes]
+    order = kept + list(axes)
+    kshape, rshape = tuple(arg.shape[k] for k in kept), tuple(arg.shape[k] for k in axes)
+    prog = Program(arg, arg.shape, evaluate)
+    strides = [tuple(a.strides[k] for k in order) for a in prog.arrays]
+    kdims, kst = _coalesce(kshape, [s[:len(kept)] for s in strides])
+    rdims, rst = _coalesce(rshape, [s[len(kept):] for s in strides])
+    if len(kdims) > 1 or len(rdims) > 1:
+        buf = np.empty(kshape + rshape, arg.dtype)
+        run_map(arg, np.transpose(buf, np.argsort(order)), evaluate)
+        nk, nr = math.prod(kshape), math.prod(rshape)
+        prog = Program(Leaf(buf), buf.shape, evaluate)
+        prog.arrays = [buf.reshape(nk, nr)]
+        return prog, nk, nr
+    nk, nr = kdims[0], rdims[0]
+    prog.arrays = [as_strided(a, (nk, nr), (ks[0], rs[0])) for a, ks, rs in zip(prog.arrays, kst, rst)]
+    return prog, nk, nr
 
 
 def _rows(prog, views, nk, nr, op, acc):
