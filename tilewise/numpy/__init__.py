@@ -27,7 +27,7 @@ for _name in ("bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "ui
               "float32", "float64", "complex64", "complex128", "intp", "uintp", "dtype", "generic", "number",
               "integer", "signedinteger", "unsignedinteger", "floating", "complexfloating", "inexact",
               "newaxis", "pi", "e", "inf", "nan", "euler_gamma", "finfo", "iinfo", "errstate", "can_cast",
-              "result_type", "promote_types", "isdtype", "issubdtype", "ndim", "shape", "size"):
+              "result_type", "promote_types", "isdtype", "issubdtype"):
     globals()[_name] = getattr(_np, _name)
 bool = _np.bool  # noqa: A001 - the array API's name
 # The Array API's spellings of NumPy's ufuncs (acos for arccos...) and plain aliases.

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from . import core, expr, fallback, scans, ufuncs
+from . import core, expr, fallback, scans, shaping, ufuncs
 from .array import METHODS, ndarray, wrap
 from .expr import Leaf, Map
 
@@ -231,9 +231,28 @@ CREATORS = {name: _creator(getattr(np, name)) for name in (
     "linspace", "logspace", "eye", "identity", "ascontiguousarray", "copy", "frombuffer", "fromfunction",
     "tri", "meshgrid", "indices")}
 globals().update(CREATORS)
+globals().update(shaping.VIEWS)
+concatenate, stack, hstack, vstack, column_stack = (shaping.concatenate, shaping.stack, shaping.hstack,
+                                                    shaping.vstack, shaping.column_stack)
+roll, copyto, diff, outer = shaping.roll, shaping.copyto, shaping.diff, shaping.outer
+concat = concatenate  # the Array API's name
 globals().update(UFUNC_FUNCTIONS)
 sqrt, maximum, minimum, rint = (UFUNC_FUNCTIONS[n] for n in ("sqrt", "maximum", "minimum", "rint"))
 absolute, equal, isfinite, isnan = (UFUNC_FUNCTIONS[n] for n in ("absolute", "equal", "isfinite", "isnan"))
+
+
+def ndim(a):
+    return a.ndim if isinstance(a, ndarray) else np.ndim(a)
+
+
+def shape(a):
+    return a.shape if isinstance(a, ndarray) else np.shape(a)
+
+
+def size(a, axis=None):
+    if isinstance(a, ndarray):
+        return a.size if axis is None else a.shape[axis]
+    return np.size(a, axis)
 
 
 def evaluate(*arrays):
@@ -248,7 +267,7 @@ def synchronize():
 
 
 NATIVE = {name for name, v in list(globals().items()) if callable(v) and not name.startswith("_")
-          and getattr(v, "__module__", None) == __name__} | set(CREATORS) | set(UFUNC_FUNCTIONS)
+          and getattr(v, "__module__", None) in (__name__, shaping.__name__)} | set(CREATORS) | set(UFUNC_FUNCTIONS)
 NATIVE -= {"builtins_all", "evaluate", "synchronize"}
 METHODS.update({name: globals()[name] for name in ("sum", "prod", "max", "min", "any", "all", "mean", "var",
                                                    "std", "clip", "round", "cumsum", "cumprod", "argmax",
