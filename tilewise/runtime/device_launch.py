@@ -4,6 +4,7 @@ failed `tw.assert_`. Also the `cuda` backend's host-array path: copy, launch, co
 from __future__ import annotations
 
 import ctypes
+import time
 
 import numpy as np
 
@@ -17,15 +18,17 @@ from .device_args import classify_device
 _STATUS_WORDS = 4  # tw_status: the failed assert's number, then its block (x, y, z)
 
 
-def compiled(kernel, specs, device):
+def compiled(kernel, specs, device, ev=None):
     """(ir.Function, executable) for `device`; cached per kernel under the specs and the device, since
-    the device decides both the architecture and the backend (cuda, or cuda-emulated)."""
+    the device decides both the architecture and the backend (cuda, or cuda-emulated). `ev`: the
+    profiler's LaunchEvent (launch.py), which times a compile."""
     key = (specs, f"{device.target}@{device.name}")
     entry = kernel.runtime_cache.get(key)
     if entry is None:
-        fn = kernel.lower(specs)
-        exe = backends.get(device.driver.backend).compile(fn, device.target)
-        entry = kernel.runtime_cache[key] = (fn, exe)
+        def build():
+            fn = kernel.lower(specs)
+            return (fn, backends.get(device.driver.backend).compile(fn, device.target))
+        entry = kernel.runtime_cache[key] = build() if ev is None else ev.compile(build)
     return entry
 
 
@@ -42,15 +45,17 @@ def compile_device(kernel, args, target):
     return (*entry, target)
 
 
-def launch_device(stream, grid, kernel, args):
-    """`tw.launch` for device arrays (`grid` already normalised)."""
+def launch_device(stream, grid, kernel, args, ev=None):
+    """`tw.launch` for device arrays (`grid` already normalised; `ev` while a profile is open)."""
     specs, values, names, device = classify_device(kernel, args)
     s = resolve_stream(stream, device)
-    fn, exe = compiled(kernel, specs, device)
+    if ev is not None:
+        ev.backend = device.driver.backend
+    fn, exe = compiled(kernel, specs, device, ev)
     for i in fn.written_params():
         if values[i].readonly:
             raise TileLaunchError(f"the kernel writes to '{names[i]}', which is a read-only device array")
-    run(device, fn, exe, values, grid, s)
+    run(device, fn, exe, values, grid, s, ev)
 
 
 def pack(params, values, status_ptr):
@@ -86,14 +91,22 @@ def _state(device):
     return device._status
 
 
-def run(device, fn, exe, values, grid, stream):
+def run(device, fn, exe, values, grid, stream, ev=None):
     state = _state(device)
     loaded = state.loaded.get(id(exe))
     if loaded is None:
         loaded = state.loaded[id(exe)] = (device.driver.load(exe), exe)  # exe kept: id() stays unique
     bufs = pack(fn.params, values, state.status.ptr)
+    if ev is not None:  # the profiler's events: recorded on the stream, read later (no synchronisation)
+        ev.fn, ev.values, ev.device = fn, values, device.name
+        ev.device_events = (device.driver.create_event(), device.driver.create_event())
+        ev.device_events[0].record(stream)
+        ev.start = time.perf_counter()
     device.driver.launch(loaded[0], grid, exe.resources.get("threads_per_cta", 128), bufs, stream,
                          prints=exe.prints, keep=values, shared=exe.resources.get("dynamic_shared_bytes", 0))
+    if ev is not None:
+        ev.device_events[1].record(stream)
+        ev.end = time.perf_counter()
     # A kernel that asserts or prints waits for itself: the failure or the output belongs to this call.
     if exe.asserts or exe.prints:
         stream.synchronize()
@@ -122,7 +135,7 @@ def _regions(arrays):
     return regions
 
 
-def run_host_arrays(fn, exe, args, grid):
+def run_host_arrays(fn, exe, args, grid, ev=None):
     """The `cuda` backend's run for host arrays: copy each array's memory to the default device (the
     emulated one under TILEWISE_EMULATE_GPU=1), launch, copy back what the kernel may write. Layouts,
     strides, alignment mod 256 and aliasing stay exactly as on the host."""
@@ -143,7 +156,7 @@ def run_host_arrays(fn, exe, args, grid):
             values[k] = DeviceArray(device, base + a.ctypes.data - lo, a.shape, a.dtype, a.strides, owner=alloc)
         if raw is not None and any(arrays[m][0] in written for m in members):
             back.append((raw, base))
-    run(device, fn, exe, values, grid, stream)
+    run(device, fn, exe, values, grid, stream, ev)
     for raw, base in back:  # raw views the host arrays' own memory
         device.driver.copy_d2h(raw, base, stream)
     stream.synchronize()

@@ -1,6 +1,9 @@
 """`tw.launch` and `tw.compile`: specialise a kernel for its arguments, pick a backend, run."""
 from __future__ import annotations
 
+import threading
+import time
+
 from .. import backends
 from ..errors import TileLaunchError
 from ..frontend.kernel import Kernel
@@ -23,16 +26,50 @@ def _check_writable(fn, values, names):
                                   "array (e.g. a .copy())")
 
 
-def _prepare(kernel, args, backend_name, target=None):
+# The profiler's hook (tilewise.profiler adds a callable while a profile is open). With none, a launch
+# pays one truthiness test; with some, `_launch_observed` times the launch and calls each listener
+# twice with a LaunchEvent: `(ev, False)` just before a compile (so it can note what the disk cache
+# does meanwhile) and `(ev, True)` when the launch has been issued.
+_listeners: list = []
+
+
+class LaunchEvent:
+    """What one launch tells the profiler. Times are `time.perf_counter()` seconds; a device launch
+    also leaves its start and end events (recorded on the stream) in `device_events`."""
+    __slots__ = ("kernel", "grid", "backend", "fn", "values", "thread", "start", "end", "compile_start",
+                 "compile_s", "compiled", "device_events", "device", "extra")
+
+    def __init__(self, kernel, grid):
+        self.kernel, self.grid, self.thread = kernel, grid, threading.get_ident()
+        self.backend = self.fn = self.values = self.device_events = self.device = self.extra = None
+        self.start = self.end = self.compile_start = None
+        self.compile_s, self.compiled = 0.0, False
+
+    def notify(self, done):
+        for listener in tuple(_listeners):
+            listener(self, done)
+
+    def compile(self, build):
+        """Run `build()` (lower and compile) timed, telling the listeners first."""
+        self.notify(False)
+        self.compile_start = time.perf_counter()
+        entry = build()
+        self.compile_s, self.compiled = time.perf_counter() - self.compile_start, True
+        return entry
+
+
+def _prepare(kernel, args, backend_name, target=None, ev=None):
     """`target` is the full target string where it says more than the backend ("cuda:sm_90")."""
     specs, values, names = classify(kernel, args)
     key = (specs, target or backend_name)
     entry = kernel.runtime_cache.get(key)
     if entry is None:
-        fn = kernel.lower(specs)
-        backend = backends.get(backend_name)
-        exe = backend.compile(fn, target) if target else backend.compile(fn)
-        entry = kernel.runtime_cache[key] = (fn, exe)
+        def build():
+            fn = kernel.lower(specs)
+            backend = backends.get(backend_name)
+            exe = backend.compile(fn, target) if target else backend.compile(fn)
+            return (fn, exe)
+        entry = kernel.runtime_cache[key] = build() if ev is None else ev.compile(build)
     return entry, values, names
 
 
@@ -40,6 +77,8 @@ def launch(stream, grid, kernel, args):
     """Run `kernel` once per block of `grid` (1-3 ints) on `args`. Host arrays run on the backend
     named by TILEWISE_BACKEND; device arrays on their device, queued on `stream`. Every argument is
     checked before any block runs."""
+    if _listeners:
+        return _launch_observed(stream, grid, kernel, args)
     _check_kernel(kernel)
     if stream is not None:
         check_stream(stream)
@@ -55,6 +94,34 @@ def launch(stream, grid, kernel, args):
         run_host_arrays(fn, exe, values, grid)
     else:
         exe.run(values, grid)
+
+
+def _launch_observed(stream, grid, kernel, args):
+    """`launch` while a profile is open: the same steps, timed, then reported to the listeners."""
+    _check_kernel(kernel)
+    if stream is not None:
+        check_stream(stream)
+    grid = normalize_grid(grid)
+    ev = LaunchEvent(kernel, grid)
+    ev.backend = backends.host_backend_name()
+    try:
+        (fn, exe), values, names = _prepare(kernel, args, ev.backend, ev=ev)
+    except DeviceArguments:
+        from .device_launch import launch_device
+        launch_device(stream, grid, kernel, args, ev)
+        ev.notify(True)
+        return
+    _check_writable(fn, values, names)
+    ev.fn, ev.values = fn, values
+    if getattr(exe, "on_device", False):
+        from .device_launch import run_host_arrays
+        ev.start = time.perf_counter()
+        run_host_arrays(fn, exe, values, grid, ev)
+    else:
+        ev.start = time.perf_counter()
+        exe.run(values, grid)
+    ev.end = time.perf_counter()
+    ev.notify(True)
 
 
 class CompiledKernel:
