@@ -200,3 +200,17 @@ def test_errors_name_the_operands(call, error, words):
         call(a, b)
     for w in words:
         assert w in str(info.value), (w, str(info.value))
+
+
+def broken_epilog(acc):
+    return acc + not_defined_anywhere  # noqa: F821 - the error under test
+
+
+def test_epilog_errors_point_at_the_users_line():
+    import tilewise as tw
+
+    a, b = np.ones((4, 5), np.float32), np.ones((5, 6), np.float32)
+    with pytest.raises(tw.TileNameError, match=r"test_math\.py:\d+.*not_defined_anywhere"):
+        matmul(a, b, epilog=broken_epilog)
+    with pytest.raises(tw.TileValueError, match=r"epilog lambda at .*test_math\.py"):
+        matmul(a, b, epilog=lambda t: t.reshape((7, 7)))
