@@ -1,6 +1,7 @@
 """The `tilewise` command: `tilewise demo` checks an install end to end, `tilewise info` says what
 this machine offers (versions, backends, devices) for bug reports, `tilewise cache info|clear` shows or
-empties the compile cache, and `tilewise inspect` shows what a kernel compiles to (inspection.py)."""
+empties the compile cache, `tilewise inspect` shows what a kernel compiles to (inspection.py), and
+`tilewise profile SCRIPT` runs a script under the profiler (profiler/script.py)."""
 from __future__ import annotations
 
 import argparse
@@ -94,6 +95,14 @@ def _dispatch(args) -> int:
         return demo()
     if args.command == "info":
         return info()
+    if args.command == "profile":
+        from .profiler import script
+        try:
+            argv, opts = script.split_argv(args.args)
+        except ValueError as e:
+            print(f"tilewise profile: error: {e}", file=sys.stderr)
+            return 2
+        return script.run(args.script, argv, opts.get("trace") or args.trace, opts.get("roofline") or args.roofline)
     from .errors import TileError
     from .tools import inspection
     if args.command == "cache":
@@ -124,6 +133,11 @@ def main(argv=None) -> int:
                       help="stages to print, comma-separated, of ir,code,asm,resources,binary (asm: the host "
                            "assembly on cpu, PTX on cuda)")
     insp.add_argument("--out", help="write the binary to this file instead of printing its head")
+    prof = sub.add_parser("profile", help="run a Python script under the profiler and print its kernels' table")
+    prof.add_argument("--trace", help="write a Chrome/Perfetto trace (JSON) to this path")
+    prof.add_argument("--roofline", help="write a roofline plot (PNG) to this path")
+    prof.add_argument("script", help="the Python script to run")
+    prof.add_argument("args", nargs=argparse.REMAINDER, help="its arguments (and --trace/--roofline)")
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
