@@ -60,6 +60,11 @@ def test_batch_broadcast_and_views(backend, rng):
     close(matmul(a2, b2), f64(a2) @ f64(b2), 2e-5)
     v = rng.standard_normal(13).astype(np.float32)   # 1-D operands as numpy.matmul treats them
     close(matmul(a, v), f64(a) @ f64(v), 2e-5)
+    y = rng.standard_normal((4, 6, 7, 5)).astype(np.float32)[:, ::2]   # batch strides that do not merge
+    b3 = rng.standard_normal((3, 5, 2)).astype(np.float32)
+    close(matmul(y, b3), f64(y) @ f64(b3), 2e-5)
+    for sa, sb in (((0, 5), (5, 3)), ((4, 0), (0, 3)), ((2, 0, 4, 5), (5, 3))):   # empty problems
+        close(matmul(np.ones(sa, np.float32), np.ones(sb, np.float32)), np.ones(sa) @ np.ones(sb), 0)
 
 
 def test_alpha_beta_c(backend, rng):

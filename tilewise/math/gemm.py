@@ -149,6 +149,8 @@ def run(key, arrays, scalars, nb, m, n, epilog, stream=None):
     kern, _, _ = kernel_for(key)
     tm, tn, tk = tiles_for(key[1])
     grid_mn = (-(-m // tm), -(-n // tn))
+    if m == 0 or n == 0:  # an empty result: nothing to compute (a grid may not be empty)
+        return
     if nb == 0:
         launch(stream, grid_mn + (1,), kern, (*arrays, *scalars, tm, tn, tk, epilog))
         return
