@@ -8,7 +8,7 @@ import numpy as np
 
 from . import gemm
 from .epilogs import EpilogSpec
-from .operands import as_2d, check_pair, dtype_name, squeeze_vectors, to_host, wrap_like
+from .operands import as_2d, check_pair, squeeze_vectors, to_host, wrap_like
 from .userfn import spec_of
 
 
@@ -196,4 +196,4 @@ def matmul(a, b, c=None, *, alpha=None, beta=None, epilog=None, epilog_inputs=No
         return mm.execute()
 
 
-__all__ = ["Matmul", "matmul", "dtype_name"]
+__all__ = ["Matmul", "matmul"]
