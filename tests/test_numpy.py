@@ -202,6 +202,13 @@ def test_views_share_memory_and_writes_are_seen(mode, rng):
     check(t.T, want.T)
     check(t[2], want[2])
     check(t[want > 0], want[want > 0])
+    t[2, 3] = -7
+    want[2, 3] = -7
+    check(t, want)
+    assert t[2, 3].item() == -7 and float(t[-1, -1]) == want[-1, -1]
+    t[t > 3] = 0
+    want[want > 3] = 0
+    check(t, want)
 
 
 def test_pending_values_are_computed_before_a_write(mode, rng):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import core, expr
+from . import core, expr, notice, storage
 from .expr import Leaf, Map
 
 _BINARY_OPS = {"add": "add", "sub": "subtract", "mul": "multiply", "truediv": "true_divide",
@@ -40,20 +40,40 @@ class ndarray(core.Deferred):  # noqa: N801 - NumPy's name
     size = property(lambda self: self._node.size)
     itemsize = property(lambda self: self._node.dtype.itemsize)
     nbytes = property(lambda self: self._node.size * self._node.dtype.itemsize)
-    device = property(lambda self: "cpu")
+    device = property(lambda self: storage.device_name(self._node.device or storage.CPU))
     strides = property(lambda self: self._value().strides)
-    flags = property(lambda self: self._value().flags)
+    flags = property(lambda self: self._host().flags)
     base = property(lambda self: None)
 
     @property
     def T(self):  # noqa: N802 - NumPy's name
-        return wrap(self._value().T)
+        return self._view(np.transpose)
 
     @property
     def mT(self):  # noqa: N802 - NumPy's name
         if self.ndim < 2:
             raise ValueError("matrix transpose with ndim < 2 is undefined")
-        return wrap(np.swapaxes(self._value(), -1, -2))
+        return self._view(np.swapaxes, -1, -2)
+
+    def _host(self):
+        """The value in host memory (a copy when it lives on a device)."""
+        return storage.to_host(self._value())
+
+    def _view(self, np_function, *args, **kwargs):
+        """`np_function` of the value, a view of its memory where NumPy gives one (on a device, of a
+        contiguous copy where the layout allows none)."""
+        v = self._value()
+        r = storage.view(v, np_function, *args, **kwargs)
+        if r is None:
+            r = storage.view(_contiguous(v), np_function, *args, **kwargs)
+        return wrap(r)
+
+    def to_device(self, device, /, *, stream=None):
+        """The array on `device` ("cpu", "cuda", "cuda:N", a Device): itself when it is there, else a copy."""
+        target = storage.parse_device(device)
+        if target == (self._node.device or storage.CPU):
+            return self
+        return wrap(storage.to_device(self._value(), target))
 
     def __len__(self):
         if not self.shape:
@@ -62,8 +82,8 @@ class ndarray(core.Deferred):  # noqa: N801 - NumPy's name
 
     # ---- interop ----------------------------------------------------------------------------------
     def __array__(self, dtype=None, copy=None):
-        v = self._value()
-        if copy:
+        v = self._host()
+        if copy and storage.device_of(self._value()) == storage.CPU:
             v = v.copy()
         return v if dtype is None else v.astype(dtype, copy=bool(copy))
 
@@ -83,39 +103,39 @@ class ndarray(core.Deferred):  # noqa: N801 - NumPy's name
         return PROTOCOLS["array_function"](func, args, kwargs)
 
     def __reduce__(self):
-        return (wrap, (self._value().copy(),))
+        return (_rebuild, (self._host().copy(), self.device))
 
     def __repr__(self):
-        text = repr(self._value())
-        return text.replace("array(", "array(", 1)
+        text = repr(self._host())
+        return text if self.device == storage.CPU else f"{text[:-1]}, device='{self.device}')"
 
     def __str__(self):
-        return str(self._value())
+        return str(self._host())
 
     def __format__(self, spec):
-        return format(self._value() if self.ndim else self._value()[()], spec)
+        return format(self._host() if self.ndim else self._host()[()], spec)
 
     # ---- conversions ------------------------------------------------------------------------------
     def item(self, *args):
-        return self._value().item(*args)
+        return self._host().item(*args)
 
     def tolist(self):
-        return self._value().tolist()
+        return self._host().tolist()
 
     def __float__(self):
-        return float(self._value())
+        return float(self._host())
 
     def __int__(self):
-        return int(self._value())
+        return int(self._host())
 
     def __complex__(self):
-        return complex(self._value())
+        return complex(self._host())
 
     def __bool__(self):
-        return bool(self._value())
+        return bool(self._host())
 
     def __index__(self):
-        return self._value().__index__()
+        return self._host().__index__()
 
     def __iter__(self):
         if not self.shape:
@@ -133,57 +153,64 @@ class ndarray(core.Deferred):  # noqa: N801 - NumPy's name
                             f"{casting!r}")
         if dtype == self.dtype and not copy:
             return self
-        if isinstance(self._node, Leaf) and self.size < expr.SMALL:
+        if isinstance(self._node, Leaf) and type(self._node.array) is np.ndarray and self.size < expr.SMALL:
             return wrap(self._node.array.astype(dtype))
         return wrap(Map("cast", [self._node], self.shape, dtype, (self.dtype,)))
 
     def copy(self, order="C"):
-        if isinstance(self._node, Leaf):
-            return wrap(self._node.array.copy(order=order))
-        return wrap(Leaf(core.evaluate(self._node).copy(order=order)))
+        v = self._value()
+        if storage.device_of(v) == storage.CPU:
+            return wrap(v.copy(order=order))
+        return wrap(_contiguous(v, always=True))
 
     def reshape(self, *shape, order="C", copy=None):
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return wrap(self._value().reshape(shape, order=order))
+        return self._view(np.reshape, shape, order=order)
 
     def ravel(self, order="C"):
-        return wrap(self._value().ravel(order))
+        return self._view(np.ravel, order)
 
     def flatten(self, order="C"):
-        return wrap(self._value().flatten(order))
+        return self.ravel(order).copy()
 
     def squeeze(self, axis=None):
-        return wrap(self._value().squeeze(axis))
+        return self._view(np.squeeze, axis)
 
     def transpose(self, *axes):
-        return wrap(self._value().transpose(*axes))
+        return self._view(np.transpose, axes or None)
 
     def swapaxes(self, a, b):
-        return wrap(self._value().swapaxes(a, b))
+        return self._view(np.swapaxes, a, b)
 
     def view(self, dtype=None):
-        return wrap(self._value().view(dtype) if dtype is not None else self._value().view())
+        return self._view(np.ndarray.view, dtype) if dtype is not None else self._view(np.ndarray.view)
 
     def fill(self, value):
-        target = self._value()
-        core.before_write(target)
-        target.fill(value)
+        core.write(self, core.as_node(value), "fill", casting="unsafe")
 
     # ---- indexing ---------------------------------------------------------------------------------
     def __getitem__(self, key):
         key = _plain_key(key)
-        return wrap(self._value()[key])
+        if _is_basic(key) or storage.device_of(self._value()) == storage.CPU:
+            return self._view(_index, key)
+        notice.note("indexing with arrays on a device")  # gathers are not kernels yet
+        return wrap(storage.to_device(np.asarray(self._host()[key]), self._node.device))
 
     def __setitem__(self, key, value):
         key = _plain_key(key)
         target = self._value()
-        basic = _is_basic(key)
-        view = target[key] if basic else None
-        if basic and isinstance(view, np.ndarray):
+        view = storage.view(target, _index, key) if _is_basic(key) else None
+        if view is not None:
             core.write(view, core.as_node(value), "setitem", casting="unsafe")
             return
         core.before_write(target)
-        target[key] = np.asarray(value) if isinstance(value, ndarray) else value
+        if storage.device_of(target) == storage.CPU:
+            target[key] = np.asarray(value) if isinstance(value, ndarray) else value
+            return
+        notice.note("assignment with arrays on a device")  # scatters are not kernels yet
+        host = storage.to_host(target)
+        host[key] = np.asarray(value) if isinstance(value, ndarray) else value
+        core.write(target, Leaf(storage.to_device(host, target.device)), "setitem")
 
     # ---- methods NumPy's users call ------------------------------------------------------------------
     def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
@@ -256,6 +283,27 @@ class ndarray(core.Deferred):  # noqa: N801 - NumPy's name
 def _call(name, *args, **kwargs):
     fn = METHODS.get(name) or getattr(NAMESPACE[0], name)
     return fn(*args, **kwargs)
+
+
+def _index(a, key):
+    """`a[key]` as an array, a view for a basic key (with an Ellipsis NumPy gives a 0-d view, not a scalar,
+    for an integer on every axis)."""
+    keys = key if isinstance(key, tuple) else (key,)
+    return a[keys if any(k is Ellipsis for k in keys) else keys + (Ellipsis,)]
+
+
+def _contiguous(v, always=False):
+    """`v`'s values in a new C-contiguous array on its device (one kernel); `v` itself on the CPU unless
+    `always`."""
+    if storage.device_of(v) == storage.CPU and not always:
+        return v
+    out = storage.empty(v.shape, v.dtype, storage.device_of(v))
+    core.evaluate(Leaf(v), out)
+    return out
+
+
+def _rebuild(values, device):
+    return wrap(storage.to_device(values, storage.parse_device(device)))
 
 
 def _plain_key(key):

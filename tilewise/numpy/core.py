@@ -12,9 +12,9 @@ import weakref
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
-from . import expr, ufuncs
+from . import expr, storage, ufuncs
 from .evaluate import evaluate
-from .expr import Leaf, Map, Node, Reduce, Scalar, base_id
+from .expr import Leaf, Map, Node, Reduce, Scalar
 
 _PENDING = {}  # id -> weak reference of each array whose value is pending (evaluated before a write)
 _COMPARISONS = frozenset(("equal", "not_equal", "less", "less_equal", "greater", "greater_equal"))
@@ -43,7 +43,7 @@ class Deferred:
 
 def before_write(target):
     """Evaluate every pending array that reads the memory `target` (a NumPy array) is part of."""
-    b = base_id(target)
+    b = storage.memory_id(target)
     for ref in list(_PENDING.values()):
         a = ref()
         if a is not None and b in a._node.bases:
@@ -57,6 +57,8 @@ def as_node(x):
         return x._node
     if isinstance(x, (bool, int, float, complex, np.generic)):
         return Scalar(x)
+    if storage.on_device(x):
+        return Leaf(x)
     return Leaf(np.asarray(x))
 
 
@@ -107,7 +109,7 @@ def _small_values(inputs):
     for x in inputs:
         if isinstance(x, Deferred):
             node = x._node
-            if type(node) is not Leaf or node.array.size >= expr.SMALL:
+            if type(node) is not Leaf or type(node.array) is not np.ndarray or node.array.size >= expr.SMALL:
                 return None
             values.append(node.array)
         elif type(x) in (int, float, bool):
@@ -165,10 +167,12 @@ def write(out, node, what, casting="same_kind"):
         return out._set(node if node.dtype == out.dtype else
                         Map("cast", [node], node.shape, out.dtype, (node.dtype,)))
     target = out._value() if isinstance(out, Deferred) else out
+    if node.device is not None and node.device is not storage.device_of(target):
+        raise ValueError(f"cannot write a value on {storage.device_name(node.device)} into an array on "
+                         f"{storage.device_name(storage.device_of(target))}")
     before_write(target)
     if _overlaps(node, target):
-        value = evaluate(node)
-        np.copyto(target, value, casting="unsafe")
+        evaluate(Leaf(evaluate(node)), target)
     else:
         evaluate(node, target)
     return out
@@ -178,9 +182,8 @@ def _overlaps(node, target):
     """Whether a leaf below `node` shares memory with `target` other than element for element."""
     from .expr import walk
     for n in walk(node):
-        if isinstance(n, Leaf) and np.may_share_memory(n.array, target):
-            a = np.broadcast_to(n.array, target.shape) if n.array.shape != target.shape else n.array
-            if a.__array_interface__["data"][0] != target.__array_interface__["data"][0] or a.strides != target.strides:
+        if isinstance(n, Leaf) and storage.may_share_memory(n.array, target):
+            if not storage.same_view(storage.broadcast(n.array, target.shape), target):
                 return True
     return False
 

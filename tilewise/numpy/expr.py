@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 
+from . import storage
+
 # Below this many elements an operation runs through NumPy at once. Measured: a launch costs 20-40 us
 # and NumPy's loops run at >1 GB/s, so fusing pays from some tens of thousands of elements.
 SMALL = 1 << 15
@@ -16,10 +18,13 @@ MAX_NODES = 48
 
 
 class Node:
-    __slots__ = ("shape", "dtype", "count", "bases", "__weakref__")
+    """`device`: where the value's memory will be ("cpu" or a runtime Device; None for a scalar, which goes
+    anywhere). One node's operands are all on one device."""
+    __slots__ = ("shape", "dtype", "count", "bases", "device", "__weakref__")
 
-    def __init__(self, shape, dtype, count=1, bases=frozenset()):
+    def __init__(self, shape, dtype, count=1, bases=frozenset(), device=None):
         self.shape, self.dtype, self.count, self.bases = tuple(shape), np.dtype(dtype), count, bases
+        self.device = device
 
     @property
     def size(self):
@@ -36,7 +41,11 @@ class Leaf(Node):
 
     @property
     def bases(self):
-        return frozenset((base_id(self.array),))
+        return frozenset((storage.memory_id(self.array),))
+
+    @property
+    def device(self):
+        return storage.device_of(self.array)
 
 
 class Scalar(Node):
@@ -54,7 +63,8 @@ class Map(Node):
     __slots__ = ("name", "args", "loop")
 
     def __init__(self, name, args, shape, dtype, loop):
-        super().__init__(shape, dtype, 1 + sum(a.count for a in args), frozenset().union(*(a.bases for a in args)))
+        super().__init__(shape, dtype, 1 + sum(a.count for a in args), frozenset().union(*(a.bases for a in args)),
+                         common_device(args))
         self.name, self.args, self.loop = name, tuple(args), tuple(loop)
 
 
@@ -64,18 +74,20 @@ class Reduce(Node):
 
     def __init__(self, op, arg, axes, keepdims, dtype):
         shape = tuple(1 if i in axes else n for i, n in enumerate(arg.shape) if keepdims or i not in axes)
-        super().__init__(shape, dtype, arg.count + 1, arg.bases)
+        super().__init__(shape, dtype, arg.count + 1, arg.bases, arg.device)
         self.op, self.arg, self.axes, self.keepdims = op, arg, tuple(sorted(axes)), keepdims
 
 
-def _base(a):
-    while isinstance(a.base, np.ndarray):
-        a = a.base
-    return a
-
-
-def base_id(a):
-    return id(_base(a))
+def common_device(nodes):
+    """The one device of these operands (None when all are scalars); a ValueError where they differ."""
+    found = None
+    for n in nodes:
+        d = n.device
+        if d is not None and found is not None and d is not found:
+            raise ValueError(f"operands are on different devices ({storage.device_name(found)} and "
+                             f"{storage.device_name(d)}); move one with x.to_device(...)")
+        found = d if d is not None else found
+    return found
 
 
 REDUCERS = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum,

@@ -15,14 +15,13 @@ import math
 import types
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from .. import language
 from ..frontend.kernel import kernel as tile_kernel
 from ..frontend.registry import PUBLIC
 from ..ir import dtypes as D
 from ..runtime import launch
-from . import ufuncs
+from . import storage, ufuncs
 from .expr import REDUCERS, Leaf, Map, Reduce, Scalar, walk
 
 T1 = 4096              # elements per block of a one-dimensional map
@@ -46,12 +45,12 @@ def _kernel_dtype(dt):
     return dt.kind in "biuf" and D.from_numpy(dt) is not None
 
 
-def supported(node):
+def supported(node, device=storage.CPU):
     """Whether the whole group below `node` can run as tile code (else NumPy runs it)."""
     root = node.arg if isinstance(node, Reduce) else node
     group = walk(root, group=True)
-    if not any(isinstance(n, (Leaf, Reduce)) for n in group):
-        return False  # no array to walk: a scalar expression (NumPy fills it)
+    if device == storage.CPU and not any(isinstance(n, (Leaf, Reduce)) for n in group):
+        return False  # no array to walk: a scalar expression, which NumPy fills
     for n in [node, *group]:
         if isinstance(n, (Scalar, Reduce)) and n is not node:
             continue
@@ -91,7 +90,7 @@ class Program:
         seen = self.__dict__.setdefault("_seen", {})  # one parameter per array object, however many leaves
         if id(leaf.array) in seen:
             return seen[id(leaf.array)]
-        self.arrays.append(np.broadcast_to(leaf.array, shape))
+        self.arrays.append(storage.broadcast(leaf.array, shape))
         name = seen[id(leaf.array)] = f"t{len(self.arrays) - 1}"
         self.dtypes[name] = leaf.dtype
         return name
@@ -113,6 +112,13 @@ class Program:
         self.lines.append(f"v{k} = {expr}")
         self.dtypes[f"v{k}"] = n.dtype
         return f"v{k}"
+
+    def device(self, out=None):
+        """Where the group runs: its arrays' device (all of them are on one: expr.common_device checks), or
+        `out`'s for a scalar expression."""
+        if self.arrays:
+            return storage.device_of(self.arrays[0])
+        return storage.device_of(out) if out is not None else storage.CPU
 
     def scalar_args(self):
         return [dt.type(v) for v, dt in zip(self.scalars, self.scalar_dtypes)]
@@ -138,7 +144,7 @@ def _coalesce(shape, strides):
 
 
 def _views(arrays, shape, strides):
-    return [as_strided(a, shape, st) for a, st in zip(arrays, strides)]
+    return [storage.strided(a, shape, st) for a, st in zip(arrays, strides)]
 
 
 def kernel_for(source, name):
@@ -196,10 +202,13 @@ def map_source(prog, ndim, out_dtype):
 
 
 def run_map(node, out, evaluate):
-    """Evaluate an element-wise node with one kernel, into `out` (any host view of its shape) or a new array."""
-    result = out if out is not None else np.empty(node.shape, node.dtype)
+    """Evaluate an element-wise node with one kernel, into `out` (any view of its shape on its device) or a
+    new array."""
     prog = Program(node, node.shape, evaluate)
+    result = out if out is not None else storage.empty(node.shape, node.dtype, prog.device())
     shape, strides = _coalesce(node.shape, [a.strides for a in prog.arrays] + [result.strides])
+    if not prog.arrays:  # a scalar expression filling `result`
+        prog.value = f"tw.broadcast_to({prog.value}, {'(T,)' if len(shape) == 1 else '(TM, TN)'})"
     views = _views([*prog.arrays, result], shape, strides)
     name, source = map_source(prog, len(shape), result.dtype)
     if len(shape) == 1:
@@ -255,14 +264,21 @@ def run_reduce(node, out, evaluate):
     elif acc.kind == "b":  # max and min of bools: over 0/1 int8 values
         acc = np.dtype(np.int8)
     prog, nk, nr = rows_layout(arg, node.axes, evaluate)
-    r = _rows(prog, prog.arrays, nk, nr, op, np.dtype(acc))
-    if node.op in ("any", "all"):
-        r = r.astype(bool)
-    r = r.astype(node.dtype, copy=False).reshape(node.shape)
-    if out is not None:
+    r = _rows(prog, prog.arrays, nk, nr, op, np.dtype(acc), evaluate)
+    return as_result(storage.contiguous_reshape(r, node.shape), node.dtype, out, evaluate)
+
+
+def as_result(r, dtype, out, evaluate):
+    """`r` in `dtype` (any/all's int8 as bool), into `out` when given: NumPy on the host, a kernel on a device."""
+    if storage.device_of(r) == storage.CPU:
+        r = r.astype(dtype, copy=False)
+        if out is None:
+            return r
         np.copyto(out, r, casting="unsafe")
         return out
-    return r
+    if r.dtype == dtype and out is None:
+        return r
+    return run_map(Map("cast", [Leaf(r)], r.shape, dtype, (r.dtype,)), out, evaluate)
 
 
 def rows_layout(arg, axes, evaluate):
@@ -277,39 +293,50 @@ def rows_layout(arg, axes, evaluate):
     kdims, kst = _coalesce(kshape, [s[:len(kept)] for s in strides])
     rdims, rst = _coalesce(rshape, [s[len(kept):] for s in strides])
     if len(kdims) > 1 or len(rdims) > 1:
-        buf = np.empty(kshape + rshape, arg.dtype)
-        run_map(arg, np.transpose(buf, np.argsort(order)), evaluate)
+        buf = storage.empty(kshape + rshape, arg.dtype, prog.device())
+        run_map(arg, storage.transpose(buf, np.argsort(order)), evaluate)
         nk, nr = math.prod(kshape), math.prod(rshape)
         prog = Program(Leaf(buf), buf.shape, evaluate)
-        prog.arrays = [buf.reshape(nk, nr)]
+        prog.arrays = [storage.contiguous_reshape(buf, (nk, nr))]
         return prog, nk, nr
     nk, nr = kdims[0], rdims[0]
-    prog.arrays = [as_strided(a, (nk, nr), (ks[0], rs[0])) for a, ks, rs in zip(prog.arrays, kst, rst)]
+    prog.arrays = [storage.strided(a, (nk, nr), (ks[0], rs[0])) for a, ks, rs in zip(prog.arrays, kst, rst)]
     return prog, nk, nr
 
 
-def _rows(prog, views, nk, nr, op, acc):
+def _rows(prog, views, nk, nr, op, acc, evaluate):
     """out[i] = op over j of the group's value at [i, j]; a single long row is split into CHUNK-long
-    rows (and a remainder row), their partial results combined on the host."""
+    rows (and a remainder row), whose partial results are then reduced the same way (on the host, by
+    NumPy, when they are there)."""
     name, source = reduce_source(prog, op, acc)
     kernel = kernel_for(source, name)
     tm, tn = TILE_2D
     scalars = prog.scalar_args()
+    device = prog.device()
 
-    def run_rows(vs, rows, cols):
-        out = np.empty(rows, acc)
+    def run_rows(vs, rows, cols, out):
         launch(None, (tw.cdiv(rows, tm),), kernel, (*vs, *scalars, out, np.int64(cols), tm, tn))
-        return out
     if nk > 1 or nr <= CHUNK:
-        return run_rows(views, nk, nr)
-    full = nr // CHUNK
-    parts = [run_rows([as_strided(v, (full, CHUNK), (CHUNK * v.strides[1], v.strides[1])) for v in views],
-                    full, CHUNK)]
-    if nr % CHUNK:
-        rest = [as_strided(v[:, full * CHUNK:], (1, nr % CHUNK), v.strides) for v in views]
-        parts.append(run_rows(rest, 1, nr % CHUNK))
-    with np.errstate(all="ignore"):
-        return np.asarray(REDUCERS[op].reduce(np.concatenate(parts), dtype=acc), acc).reshape(1)
+        out = storage.empty((nk,), acc, device)
+        run_rows(views, nk, nr, out)
+        return out
+    full, rest = nr // CHUNK, nr % CHUNK
+    parts = storage.empty((full + (rest > 0),), acc, device)
+    run_rows([storage.strided(v, (full, CHUNK), (CHUNK * v.strides[1], v.strides[1])) for v in views], full, CHUNK,
+             storage.strided(parts, (full,), parts.strides))
+    if rest:
+        run_rows([_offset(v, full * CHUNK) for v in views], 1, rest, storage.view(parts, lambda x: x[full:]))
+    if device == storage.CPU:
+        with np.errstate(all="ignore"):
+            return np.asarray(REDUCERS[op].reduce(parts, dtype=acc), acc).reshape(1)
+    prog_parts = Program(Leaf(parts), parts.shape, evaluate)
+    prog_parts.arrays = [storage.contiguous_reshape(parts, (1, parts.shape[0]))]
+    return _rows(prog_parts, prog_parts.arrays, 1, parts.shape[0], op, acc, evaluate)
+
+
+def _offset(v, k):
+    """The (1, columns) view of `v`'s first row from column `k` on."""
+    return storage.view(v, lambda x: x[:1, k:])
 
 
 def run(node, out, evaluate):

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
-from . import expr, kernels
+from . import expr, kernels, notice, storage
 from .evaluate import evaluate
-from .expr import Leaf
+from .expr import Leaf, Map
 
 # op: (identity, the tile scan, combine, the tile's total)
 _SCAN = {"cumsum": ("0", "tw.cumsum", "({0} + {1})", "tw.sum"),
@@ -18,14 +18,33 @@ _SCAN = {"cumsum": ("0", "tw.cumsum", "({0} + {1})", "tw.sum"),
 def _axis_node(node, axis):
     """(node, axis): axis=None walks the flattened values, as NumPy does."""
     if axis is None:
-        flat = evaluate(node).reshape(-1)
-        return Leaf(flat), 0
+        return Leaf(flatten(evaluate(node))), 0
     return node, normalize_axis_index(axis, len(node.shape))
 
 
+def flatten(a):
+    """The values of `a` in C order as one dimension: a view where the layout allows, else a copy."""
+    flat = storage.view(a, np.reshape, -1)
+    if flat is None:
+        copy = storage.empty(a.shape, a.dtype, storage.device_of(a))
+        kernels.run(Map("cast", [Leaf(a)], a.shape, a.dtype, (a.dtype,)), copy, evaluate)
+        flat = storage.contiguous_reshape(copy, (a.size,))
+    return flat
+
+
 def _numpy_runs(node):
-    """Small or empty inputs, and groups the tile code does not cover, run through NumPy."""
+    """Small or empty inputs on the CPU, and groups the tile code does not cover, run through NumPy (on a
+    device, after copying to the host: a visible fallback)."""
+    if node.device not in (None, storage.CPU):
+        return node.size == 0 or not kernels.supported(node, node.device)
     return node.size == 0 or node.size < expr.SMALL or not kernels.supported(node)
+
+
+def _through_numpy(op, node, device, **kwargs):
+    if device not in (None, storage.CPU):
+        notice.note(f"{op} on {storage.device_name(device)}")
+    r = np.asarray(getattr(np, op)(storage.to_host(evaluate(node)), **kwargs))
+    return storage.to_device(r, device) if device not in (None, storage.CPU) else r
 
 
 def scan_source(prog, op, acc):
@@ -48,17 +67,18 @@ def cumulative(op, node, axis, dtype):
     node, axis = _axis_node(node, axis)
     shape = node.shape
     if _numpy_runs(node) or kernels.D.from_numpy(dtype) is None:
-        return getattr(np, op)(evaluate(node), axis=axis, dtype=dtype)
+        return _through_numpy(op, node, node.device, axis=axis, dtype=dtype)
     acc = np.dtype(np.float32) if dtype.kind == "f" and dtype.itemsize < 4 else dtype
     prog, nk, nr = kernels.rows_layout(node, (axis,), evaluate)
     kept = [k for k in range(len(shape)) if k != axis]
-    out = np.empty(tuple(shape[k] for k in kept) + (shape[axis],), acc)
+    out = storage.empty(tuple(shape[k] for k in kept) + (shape[axis],), acc, prog.device())
     name, source = scan_source(prog, op, acc)
     tm, tn = kernels.TILE_2D
     kernels.launch(None, (kernels.tw.cdiv(nk, tm),), kernels.kernel_for(source, name),
-                   (*prog.arrays, *prog.scalar_args(), out.reshape(nk, nr), np.int64(nr), tm, tn))
-    result = np.transpose(out, np.argsort(kept + [axis]))
-    return result if acc == dtype else result.astype(dtype)
+                   (*prog.arrays, *prog.scalar_args(), storage.contiguous_reshape(out, (nk, nr)), np.int64(nr), tm,
+                    tn))
+    result = storage.transpose(out, np.argsort(kept + [axis]))
+    return result if acc == dtype else kernels.as_result(result, dtype, None, evaluate)
 
 
 def arg_source(prog, op, dt):
@@ -92,17 +112,16 @@ def arg_reduce(op, node, axis, keepdims):
     if node.shape[ax] == 0:
         getattr(np, op)(np.empty(node.shape, node.dtype), axis=ax)  # raises NumPy's ValueError
     if _numpy_runs(node) or node.dtype.kind not in "biuf":
-        r = getattr(np, op)(evaluate(node), axis=ax)
+        r = _through_numpy(op, node, node.device, axis=ax)
     else:
         dt = np.dtype(np.int8) if node.dtype.kind == "b" else node.dtype
         prog, nk, nr = kernels.rows_layout(node, (ax,), evaluate)
-        out = np.empty(nk, np.int64)
+        out = storage.empty((nk,), np.int64, prog.device())
         name, source = arg_source(prog, op, dt)
         tm, tn = kernels.TILE_2D
         kernels.launch(None, (kernels.tw.cdiv(nk, tm),), kernels.kernel_for(source, name),
                        (*prog.arrays, *prog.scalar_args(), out, np.int64(nr), tm, tn))
-        r = out.reshape(tuple(n for k, n in enumerate(node.shape) if k != ax))
-    r = np.asarray(r, np.intp)
+        r = storage.contiguous_reshape(out, tuple(n for k, n in enumerate(node.shape) if k != ax))
     if keepdims:
-        r = r.reshape((1,) * len(shape)) if flat else np.expand_dims(r, ax)
+        r = storage.view(r, np.reshape, (1,) * len(shape)) if flat else storage.view(r, np.expand_dims, ax)
     return r
