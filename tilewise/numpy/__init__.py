@@ -14,6 +14,7 @@ import sys as _sys
 from . import dispatch, fft, linalg, random
 from .array import NAMESPACE as _NAMESPACE
 from .array import ndarray
+from .devices import default_device, device, set_device
 from .explain import explain
 from . import fallback as _fallback
 from .fallback import FallbackWarning, fallbacks

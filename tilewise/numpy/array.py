@@ -22,7 +22,11 @@ _COMPARE_OPS = {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equa
 
 def wrap(node):
     a = object.__new__(ndarray)
-    return a._set(Leaf(np.asarray(node)) if isinstance(node, (np.ndarray, np.generic)) else node)
+    if isinstance(node, (np.ndarray, np.generic)):
+        node = Leaf(np.asarray(node))
+    elif storage.on_device(node):
+        node = Leaf(node)
+    return a._set(node)
 
 
 class ndarray(core.Deferred):  # noqa: N801 - NumPy's name
@@ -324,12 +328,13 @@ def _binary(ufunc_name, reflected=False, inplace=False):
 
     def op(self, other):
         node = self._node
-        if not inplace and type(node) is Leaf and node.array.size < expr.SMALL:
+        if not inplace and type(node) is Leaf and type(node.array) is np.ndarray and node.array.size < expr.SMALL:
             # small existing operands: NumPy at once (a loop over small arrays pays for every op)
             kind, y = type(other), None
             if kind is float or kind is int or kind is bool:
                 y = other
-            elif kind is ndarray and type(other._node) is Leaf and other._node.array.size < expr.SMALL:
+            elif kind is ndarray and type(other._node) is Leaf and type(other._node.array) is np.ndarray \
+                    and other._node.array.size < expr.SMALL:
                 y = other._node.array
             if y is not None:
                 r = ufunc(y, node.array) if reflected else ufunc(node.array, y)

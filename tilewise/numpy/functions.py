@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from . import core, expr, fallback, scans, shaping, ufuncs
+from . import core, devices, expr, fallback, notice, scans, shaping, storage, ufuncs
 from .array import METHODS, ndarray, wrap
 from .expr import Leaf, Map
 
@@ -202,34 +202,96 @@ def astype(x, dtype, /, *, copy=True, device=None):
     return asarray(x).astype(dtype, copy=copy)
 
 
-# ---- creation: host memory on the CPU device --------------------------------------------------------
+# ---- creation ------------------------------------------------------------------------------------
 
 def asarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
     if isinstance(a, ndarray):
-        if dtype is None or np.dtype(dtype) == a.dtype:
-            return a.copy() if copy else a
-        return a.astype(dtype)
-    return wrap(np.asarray(a, dtype=dtype, order=order, copy=copy))
+        r = a.to_device(device) if device is not None else a
+        if dtype is not None and np.dtype(dtype) != r.dtype:
+            return r.astype(dtype)
+        return r.copy() if copy and r is a else r
+    target = devices.target(device, a if storage.on_device(a) else None)
+    if storage.on_device(a):
+        if dtype is not None and np.dtype(dtype) != a.dtype:
+            return asarray(wrap(a), dtype, device=target)
+        return wrap(storage.to_device(a, target))
+    value = np.asarray(a, dtype=dtype, order=order, copy=copy)
+    return wrap(value if target == storage.CPU else storage.to_device(value, target))
 
 
-def array(obj, dtype=None, *, copy=True, order="K", ndmin=0, like=None):
-    if isinstance(obj, ndarray):
-        obj = obj._value()
-    return wrap(np.array(obj, dtype=dtype, copy=copy, order=order, ndmin=ndmin))
+def array(obj, dtype=None, *, copy=True, order="K", ndmin=0, like=None, device=None):
+    if isinstance(obj, ndarray) and ndmin <= obj.ndim:
+        return asarray(obj, dtype, device=device, copy=copy)
+    return asarray(np.array(fallback.to_numpy(obj), dtype=dtype, copy=copy, order=order, ndmin=ndmin),
+                   device=device)
 
 
-def _creator(np_fn):
-    @functools.wraps(np_fn)
-    def fn(*args, device=None, like=None, **kwargs):
-        return wrap(np_fn(*fallback.to_numpy(args), **fallback.to_numpy(kwargs)))
-    fn.__doc__ = f"numpy.{np_fn.__name__}: a new array in host memory (the CPU device)."
+def _filled(shape, fill, dtype, device):
+    """A new array of `shape` on `device`, filled with `fill` (None: not filled) by a kernel on a device."""
+    if device == storage.CPU:
+        return wrap(np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype))
+    out = wrap(storage.empty(shape, dtype, device))
+    if fill is not None:
+        out.fill(fill)
+    return out
+
+
+def _shape(shape):
+    return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
+
+
+def zeros(shape, dtype=float, order="C", *, device=None, like=None):
+    return _filled(_shape(shape), 0, np.dtype(dtype), devices.target(device))
+
+
+def ones(shape, dtype=float, order="C", *, device=None, like=None):
+    return _filled(_shape(shape), 1, np.dtype(dtype), devices.target(device))
+
+
+def empty(shape, dtype=float, order="C", *, device=None, like=None):
+    return _filled(_shape(shape), None, np.dtype(dtype), devices.target(device))
+
+
+def full(shape, fill_value, dtype=None, order="C", *, device=None, like=None):
+    dtype = np.dtype(dtype) if dtype is not None else np.asarray(fill_value).dtype
+    return _filled(_shape(shape), fill_value, dtype, devices.target(device))
+
+
+def _like(fill):
+    def fn(prototype, dtype=None, order="K", subok=True, shape=None, *, device=None, **kwargs):
+        node = core.as_node(prototype)
+        value = kwargs.get("fill_value", fill)
+        dt = np.dtype(dtype) if dtype is not None else node.dtype
+        return _filled(_shape(shape) if shape is not None else node.shape, value, dt,
+                       devices.target(device, prototype))
     return fn
 
 
-CREATORS = {name: _creator(getattr(np, name)) for name in (
-    "zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like", "arange",
-    "linspace", "logspace", "eye", "identity", "ascontiguousarray", "copy", "frombuffer", "fromfunction",
-    "tri", "meshgrid", "indices")}
+zeros_like, ones_like, empty_like = _like(0), _like(1), _like(None)
+
+
+def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    return _like(fill_value)(a, dtype, order, subok, shape, device=device)
+
+
+def _host_creator(np_fn):
+    """A creation function NumPy computes on the host; on a device its result is copied there (not yet a
+    kernel: counted as a fallback)."""
+    @functools.wraps(np_fn)
+    def fn(*args, device=None, like=None, **kwargs):
+        target = devices.target(device)
+        value = np_fn(*fallback.to_numpy(args), **fallback.to_numpy(kwargs))
+        if target == storage.CPU:
+            return fallback.to_ours(value)
+        notice.note(f"{np_fn.__name__} on a device")
+        return wrap(storage.to_device(np.asarray(value), target))
+    fn.__doc__ = f"numpy.{np_fn.__name__}: made on the host (and copied to a device where one is asked for)."
+    return fn
+
+
+CREATORS = {name: _host_creator(getattr(np, name)) for name in (
+    "arange", "linspace", "logspace", "eye", "identity", "ascontiguousarray", "copy", "frombuffer",
+    "fromfunction", "tri", "meshgrid", "indices")}
 globals().update(CREATORS)
 globals().update(shaping.VIEWS)
 concatenate, stack, hstack, vstack, column_stack = (shaping.concatenate, shaping.stack, shaping.hstack,
@@ -269,6 +331,7 @@ def synchronize():
 NATIVE = {name for name, v in list(globals().items()) if callable(v) and not name.startswith("_")
           and getattr(v, "__module__", None) in (__name__, shaping.__name__)} | set(CREATORS) | set(UFUNC_FUNCTIONS)
 NATIVE -= {"builtins_all", "evaluate", "synchronize"}
+NATIVE |= {"zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like"}
 METHODS.update({name: globals()[name] for name in ("sum", "prod", "max", "min", "any", "all", "mean", "var",
                                                    "std", "clip", "round", "cumsum", "cumprod", "argmax",
                                                    "argmin")})

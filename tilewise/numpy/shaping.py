@@ -9,17 +9,30 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
-from . import core
+from . import core, storage
 from .array import ndarray, wrap
+from .expr import Leaf, common_device
 
 
 def _value(x):
-    return x._value() if isinstance(x, ndarray) else np.asarray(x)
+    return x._value() if isinstance(x, ndarray) else x if storage.on_device(x) else np.asarray(x)
+
+
+def _ours(a):
+    return a if isinstance(a, ndarray) else wrap(_value(a))
+
+
+def _at(a, key):
+    return a[key]
+
+
+def _device(nodes):
+    return common_device(nodes) or storage.CPU
 
 
 def _view(np_fn):
     def fn(a, *args, **kwargs):
-        return wrap(np_fn(_value(a), *args, **kwargs))
+        return _ours(a)._view(np_fn, *args, **kwargs)
     fn.__name__ = fn.__qualname__ = np_fn.__name__
     fn.__doc__ = f"numpy.{np_fn.__name__}: a view of the evaluated array's memory where NumPy gives one."
     return fn
@@ -32,7 +45,7 @@ VIEWS = {f.__name__: _view(f) for f in (np.reshape, np.transpose, np.swapaxes, n
 
 def _atleast(np_fn):
     def fn(*arys):
-        out = [wrap(np_fn(_value(a))) for a in arys]
+        out = [_ours(a)._view(np_fn) for a in arys]
         return out[0] if len(out) == 1 else out
     fn.__name__ = fn.__qualname__ = np_fn.__name__
     return fn
@@ -67,13 +80,13 @@ def concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
         _numpy_checks(np.concatenate, nodes, True, axis=axis, dtype=dtype, casting=casting)
     shape = list(nodes[0].shape)
     shape[axis] = sum(n.shape[axis] for n in nodes)
-    result = out if out is not None else wrap(np.empty(tuple(shape), rdtype))
+    result = out if out is not None else wrap(storage.empty(tuple(shape), rdtype, _device(nodes)))
     target = result._value() if isinstance(result, ndarray) else result
     start = 0
     for n in nodes:
         place = [slice(None)] * ndim
         place[axis] = slice(start, start + n.shape[axis])
-        core.write(target[tuple(place)], n, "concatenate", casting="unsafe")
+        core.write(storage.view(target, _at, tuple(place)), n, "concatenate", casting="unsafe")
         start += n.shape[axis]
     return result
 
@@ -88,10 +101,10 @@ def stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     rdtype = np.dtype(dtype) if dtype is not None else np.result_type(*(n.dtype for n in nodes))
     shape = list(nodes[0].shape)
     shape.insert(axis, len(nodes))
-    result = out if out is not None else wrap(np.empty(tuple(shape), rdtype))
+    result = out if out is not None else wrap(storage.empty(tuple(shape), rdtype, _device(nodes)))
     target = result._value() if isinstance(result, ndarray) else result
     for k, n in enumerate(nodes):
-        core.write(target[(slice(None),) * axis + (k,)], n, "stack", casting="unsafe")
+        core.write(storage.view(target, _at, (slice(None),) * axis + (k, Ellipsis)), n, "stack", casting="unsafe")
     return result
 
 
@@ -115,12 +128,13 @@ def roll(a, shift, axis=None):
     if axis is None:
         return VIEWS["reshape"](roll(VIEWS["ravel"](a), shift, 0), core.as_node(a).shape)
     if not isinstance(axis, int) or not isinstance(shift, (int, np.integer)):
-        return wrap(np.roll(_value(a), shift, axis))  # several axes at once: NumPy moves the memory
+        from .fallback import call  # several axes at once: NumPy moves the memory
+        return call("roll", np.roll, (a, shift, axis), {})
     node = core.as_node(a)
     axis = normalize_axis_index(axis, len(node.shape))
     n = node.shape[axis]
     value = _value(a)
-    result = np.empty(node.shape, node.dtype)
+    result = storage.empty(node.shape, node.dtype, _device([node]))
     if n == 0:
         return wrap(result)
     k = int(shift) % n
@@ -128,8 +142,8 @@ def roll(a, shift, axis=None):
     head[axis], tail[axis] = slice(0, n - k), slice(n - k, n)
     dst_head, dst_tail = list(head), list(tail)
     dst_head[axis], dst_tail[axis] = slice(k, n), slice(0, k)
-    core.write(result[tuple(dst_head)], core.as_node(value[tuple(head)]), "roll")
-    core.write(result[tuple(dst_tail)], core.as_node(value[tuple(tail)]), "roll")
+    for dst, src in ((dst_head, head), (dst_tail, tail)):
+        core.write(storage.view(result, _at, tuple(dst)), Leaf(storage.view(value, _at, tuple(src))), "roll")
     return wrap(result)
 
 

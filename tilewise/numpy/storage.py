@@ -74,13 +74,20 @@ def view(a, np_function, *args, **kwargs):
     base = np.zeros(1, a.dtype)
     standin = as_strided(base, a.shape, a.strides)
     v = np_function(standin, *args, **kwargs)
-    if not isinstance(v, np.ndarray):
-        v = np.asarray(v)
-    if not np.shares_memory(v, base) and v.size:
+    if not isinstance(v, np.ndarray) or not _views_of(v, (standin, base)):
         return None
     offset = v.__array_interface__["data"][0] - base.__array_interface__["data"][0]
     return DeviceArray(a.device, a.ptr + offset, v.shape, a.dtype, v.strides, owner=a.owner or a,
                        readonly=a.readonly)
+
+
+def _views_of(v, owners):
+    """Whether `v` is a view of one of `owners` (NumPy's base chain; a copy has a base of its own)."""
+    while v is not None:
+        if any(v is o for o in owners):
+            return True
+        v = v.base if isinstance(v.base, np.ndarray) else None
+    return False
 
 
 def contiguous_reshape(a, shape):
