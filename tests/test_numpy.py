@@ -423,3 +423,23 @@ def test_joins_and_views(mode, rng):
         tnp.stack([tx, ty])
     with pytest.raises(ValueError, match="need at least one array"):
         tnp.concatenate([])
+
+
+@pytest.mark.parametrize("shapes", [((5, 7), (7, 3)), ((130, 70), (70, 90)), ((3, 40, 50), (50, 33)),
+                                    ((64,), (64, 65)), ((200, 64), (64,))], ids=str)
+def test_matmul_routes_to_tilewise_math(rng, shapes):
+    for dt in (np.float32, np.float64):
+        a, b = random_array(rng, shapes[0], dt), random_array(rng, shapes[1], dt)
+        ta, tb = tnp.asarray(a), tnp.asarray(b)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", tnp.FallbackWarning)
+            want = a.astype(np.float64) @ b
+            check(ta @ tb, (a @ b), rtol=1e-4 if dt == np.float32 else 1e-10)
+            np.testing.assert_allclose(np.asarray(tnp.matmul(ta * 1, tb)), want, rtol=1e-4, atol=1e-4)
+            if len(shapes[0]) <= 2:
+                check(tnp.dot(ta, tb), a.dot(b), rtol=1e-4 if dt == np.float32 else 1e-10)
+    before = tnp.fallbacks().get("matmul", {"calls": 0})["calls"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tnp.FallbackWarning)  # warned once per line: counted below
+        check(tnp.asarray(np.ones((2, 3), np.int64)) @ tnp.asarray(np.ones((3, 2), np.int64)), np.full((2, 2), 3))
+    assert tnp.fallbacks()["matmul"]["calls"] == before + 1  # integer matmul: not a tilewise.math kernel yet

@@ -129,6 +129,34 @@ cumsum, cumprod = _scan("cumsum"), _scan("cumprod")
 argmax, argmin = _arg("argmax"), _arg("argmin")
 
 
+_MATMUL_DTYPES = frozenset(map(np.dtype, (np.float16, np.float32, np.float64)))
+
+
+def matmul(x1, x2, /, out=None, *, dtype=None, **kwargs):
+    """numpy.matmul: tilewise.math's GEMM kernel for float operands of one dtype on the CPU (NumPy itself
+    below expr.SMALL multiply-adds); other dtypes and devices are a visible fallback for now."""
+    a, b = asarray(x1), asarray(x2)
+    if kwargs or dtype is not None or a.dtype != b.dtype or a.dtype not in _MATMUL_DTYPES \
+            or a.device != storage.CPU or b.device != storage.CPU or not a.ndim or not b.ndim:
+        return fallback.call("matmul", np.matmul, (a, b), {"out": out, "dtype": dtype, **kwargs})
+    from .. import math as twmath
+    work = math.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2])) * a.shape[-1] * \
+        (a.shape[-2] if a.ndim > 1 else 1) * (b.shape[-1] if b.ndim > 1 else 1)
+    if work < expr.SMALL:
+        r = wrap(np.matmul(a._value(), b._value()))
+    else:
+        r = wrap(np.asarray(twmath.matmul(a._value(), b._value())))
+    return core.write(out, r._node, "matmul", casting="same_kind") if out is not None else r
+
+
+def dot(a, b, out=None):
+    """numpy.dot: matmul where they agree (operands of at most two dimensions), else a fallback."""
+    if core.as_node(a).shape and core.as_node(b).shape and len(core.as_node(a).shape) <= 2 \
+            and len(core.as_node(b).shape) <= 2:
+        return matmul(a, b, out=out)
+    return fallback.call("dot", np.dot, (a, b), {"out": out})
+
+
 # ---- element-wise helpers --------------------------------------------------------------------------
 
 def where(condition, x=None, y=None, /):
