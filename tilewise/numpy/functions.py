@@ -4,6 +4,7 @@ an array's memory is host memory, so creation allocates and fills it with NumPy;
 arrays runs as fused tile kernels (core.py, kernels.py)."""
 from __future__ import annotations
 
+import builtins
 import functools
 import math
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from . import core, devices, expr, fallback, notice, scans, shaping, storage, ufuncs
 from .array import METHODS, ndarray, wrap
-from .expr import Leaf, Map
+from .expr import Leaf, Map, Scalar
 
 _UFUNC_KW = frozenset(("out", "dtype"))
 
@@ -165,18 +166,11 @@ def where(condition, x=None, y=None, /):
     if x is None or y is None:
         raise ValueError("either both or neither of x and y should be given")
     nodes = [core.as_node(v) for v in (condition, x, y)]
-    dt = np.result_type(*(n.value if hasattr(n, "value") else n.dtype for n in nodes[1:]))
+    dt = np.result_type(*(n.value if isinstance(n, Scalar) else n.dtype for n in nodes[1:]))  # NEP 50
     shape = np.broadcast_shapes(*(n.shape for n in nodes))
     node = Map("where", nodes, shape, dt, (np.dtype(bool), dt, dt))
-    return wrap(Leaf(core.evaluate(node))) if math.prod(shape) < expr.SMALL and \
-        builtins_all(isinstance(n, (Leaf,)) or hasattr(n, "value") for n in nodes) else wrap(node)
-
-
-def builtins_all(it):
-    for v in it:
-        if not v:
-            return False
-    return True
+    small = math.prod(shape) < expr.SMALL and builtins.all(isinstance(n, (Leaf, Scalar)) for n in nodes)
+    return wrap(Leaf(core.evaluate(node))) if small else wrap(node)
 
 
 def clip(a, a_min=None, a_max=None, out=None, **kwargs):
@@ -358,7 +352,7 @@ def synchronize():
 
 NATIVE = {name for name, v in list(globals().items()) if callable(v) and not name.startswith("_")
           and getattr(v, "__module__", None) in (__name__, shaping.__name__)} | set(CREATORS) | set(UFUNC_FUNCTIONS)
-NATIVE -= {"builtins_all", "evaluate", "synchronize"}
+NATIVE -= {"evaluate", "synchronize"}
 NATIVE |= {"zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like"}
 METHODS.update({name: globals()[name] for name in ("sum", "prod", "max", "min", "any", "all", "mean", "var",
                                                    "std", "clip", "round", "cumsum", "cumprod", "argmax",
