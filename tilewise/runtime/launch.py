@@ -4,6 +4,8 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
+
 from .. import backends
 from ..errors import TileLaunchError
 from ..frontend.kernel import Kernel
@@ -124,12 +126,38 @@ def _launch_observed(stream, grid, kernel, args):
     ev.notify(True)
 
 
-class CompiledKernel:
-    """What `tw.compile` returns: the IR text and whatever the backend exposes."""
+def array_layouts(values):
+    """Per IR parameter, `(shape, strides in elements)` of a host array, the value of an integer scalar,
+    else None: what the lints need of the arguments (kept instead of the arrays, which a CompiledKernel
+    must not hold alive)."""
+    out = []
+    for v in values:
+        if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+            out.append(int(v))
+            continue
+        strides, shape, itemsize = getattr(v, "strides", None), getattr(v, "shape", None), \
+            getattr(getattr(v, "dtype", None), "itemsize", 0)
+        ok = strides is not None and shape is not None and itemsize and all(s % itemsize == 0 for s in strides)
+        out.append((tuple(shape), tuple(s // itemsize for s in strides)) if ok else None)
+    return out
 
-    def __init__(self, fn, exe, target):
+
+class CompiledKernel:
+    """What `tw.compile` returns: the IR text and whatever the backend exposes. `layouts` (from
+    `array_layouts`) tells the lints the arguments' shapes and strides."""
+
+    def __init__(self, fn, exe, target, layouts=None):
         self.function, self.executable, self.target = fn, exe, target
         self.ir = print_function(fn)
+        self.layouts, self._lints = layouts, None
+
+    @property
+    def lints(self):
+        """The static analyzer's findings (tilewise.ir.lints) for this specialisation and target."""
+        if self._lints is None:
+            from ..ir.lints import lint
+            self._lints = lint(self.function, self.target, self.resources, self.layouts)
+        return self._lints
 
     # Read from the executable on demand: the CPU backend's `code` may need the optimiser run again.
     code = property(lambda self: self.executable.code)
@@ -153,5 +181,5 @@ def compile(kernel, args, target=None):  # noqa: A001 - the public name follows 
             fn, exe, target = compile_device(kernel, args, target)
             return CompiledKernel(fn, exe, target)
     target = target or backends.host_backend_name()
-    (fn, exe), _, _ = _prepare(kernel, args, target.split(":")[0], target if ":" in target else None)
-    return CompiledKernel(fn, exe, target)
+    (fn, exe), values, _ = _prepare(kernel, args, target.split(":")[0], target if ":" in target else None)
+    return CompiledKernel(fn, exe, target, array_layouts(values))

@@ -25,9 +25,19 @@ class CpuExecutable:
 
     def __init__(self, fn):
         self.fn = fn
-        self.resources = {}
         self._variants = {}
         self._variant(_poison())
+        self._resources = None
+
+    @property
+    def resources(self):
+        """`vector_bytes`/`vector_registers`: the target CPU's vectors, which the code generator sizes its
+        loops and micro-kernels by. Asked for on demand: a warm start from the disk cache loads no LLVM."""
+        if self._resources is None:
+            from .compiler import vector_shape
+            nbytes, nregs = vector_shape()
+            self._resources = {"vector_bytes": nbytes, "vector_registers": nregs}
+        return self._resources
 
     def _variant(self, poison):
         v = self._variants.get(poison)

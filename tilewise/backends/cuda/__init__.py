@@ -13,14 +13,19 @@ import os
 from ...errors import TileLaunchError, TileUnsupportedError
 from . import emulator, nvrtc
 from .codegen import THREADS, generate
+from .occupancy import occupancy
 from .storage import STATIC_SHARED_LIMIT, is_tile, nbytes, shared_limit
 
 
 def _resources(gen, **more):
-    """`dynamic_shared_bytes`: what a launch must request (and opt into) beyond the static 48 KB."""
+    """`dynamic_shared_bytes`: what a launch must request (and opt into) beyond the static 48 KB.
+    `occupancy`/`max_ctas_per_sm`/`occupancy_limit` are for `arch`; the emulator's executables stand for
+    TILEWISE_EMULATED_ARCH and have no register count, so theirs leave registers out (an upper bound)."""
     total = gen.storage.total
+    arch = more.get("arch") or os.environ.get("TILEWISE_EMULATED_ARCH", "sm_80")
     return {"threads_per_cta": THREADS, "shared_bytes": total,
-            "dynamic_shared_bytes": total if total > STATIC_SHARED_LIMIT else 0, **more}
+            "dynamic_shared_bytes": total if total > STATIC_SHARED_LIMIT else 0, **more,
+            **occupancy(arch, THREADS, total, more.get("registers"))}
 
 
 def _fitting(fn, arch, poison=False):
