@@ -54,3 +54,35 @@ class TileAssertionError(TileError, AssertionError):
 
 class TileUnsupportedError(TileError, NotImplementedError):
     """A feature that tilewise recognises but does not implement (yet, or on this target)."""
+
+
+# cuTile's exception names. Each is part of this hierarchy, under the class tilewise already raised in
+# that situation, so `except ct.TileStaticAssertionError` and `except tw.TileValueError` both catch it.
+TileUnsupportedFeatureError = TileUnsupportedError  # cuTile's name for the same thing
+
+
+class TileRecursionError(TileUnsupportedError, RecursionError):
+    """A kernel or helper that calls itself: inlining would never end."""
+
+
+class TileStaticAssertionError(TileValueError):
+    """`static_assert` found its condition false at compile time."""
+
+
+class TileStaticEvalError(TileTypeError):
+    """The expression of `static_eval` (or `static_assert`) failed or needed a run-time value."""
+
+
+class TileInternalError(TileError):
+    """A compiler bug, reported at the user's line; please report it."""
+
+    def __init__(self, message, loc=None, internal=True):
+        super().__init__(message, loc, internal)
+
+
+class TileCompilerExecutionError(TileInternalError, RuntimeError):
+    """A backend's compiler (LLVM, NVRTC, g++) rejected the code tilewise generated."""
+
+
+class TileCompilerTimeoutError(TileInternalError, TimeoutError):
+    """A backend's external compiler ran longer than `compiler_timeout` allows."""

@@ -5,18 +5,23 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
+
 from .. import language as L
-from ..errors import TileTypeError, TileUnsupportedError, TileValueError
+from ..errors import TileStaticAssertionError, TileTypeError, TileUnsupportedError, TileValueError
 from ..ir import dtypes as D
 from . import sema as S
 from .registry import BUILTINS, PUBLIC, builtin  # noqa: F401 - BUILTINS and PUBLIC are read from here
-from .values import TileV, describe, is_const
+from .values import TileV, describe, is_const, is_py_scalar
 
 
 def to_dtype(x, what="dtype"):
     dt = D.from_any(x)
     if dt is None:
         raise TileTypeError(f"{what} must be a dtype (tw.float32, np.float32, torch.float32...), got {describe(x)}")
+    if dt in D.HOST_ONLY:
+        raise TileUnsupportedError(f"valid cuTile, not supported by tilewise yet: {dt.name} tiles (the type "
+                                   "exists for host arrays; kernels cannot compute in it)")
     return dt
 
 
@@ -65,8 +70,8 @@ def _unary(fn):
 _BINARY_NAMES = {"add": "add", "sub": "sub", "mul": "mul", "truediv": "truediv", "floordiv": "floordiv",
                  "mod": "mod", "pow": "pow", "minimum": "minimum", "maximum": "maximum", "atan2": "atan2",
                  "bitwise_and": "and", "bitwise_or": "or", "bitwise_xor": "xor", "left_shift": "shl",
-                 "right_shift": "shr", "equal": "eq", "not_equal": "ne", "less": "lt", "less_equal": "le",
-                 "greater": "gt", "greater_equal": "ge"}
+                 "right_shift": "shr", "bitwise_lshift": "shl", "bitwise_rshift": "shr", "equal": "eq",
+                 "not_equal": "ne", "less": "lt", "less_equal": "le", "greater": "gt", "greater_equal": "ge"}
 _UNARY_NAMES = {n: n for n in ("exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt",
                                "sin", "cos", "tan", "tanh", "sinh", "cosh", "asin", "acos", "atan",
                                "sigmoid", "erf", "abs", "floor", "ceil", "trunc", "isnan", "isinf",
@@ -95,6 +100,12 @@ def logical_or(b, x, y):
 @builtin("logical_not")
 def logical_not(b, x):
     return S.logical_not(b, x)
+
+
+@builtin("divmod")
+def divmod_(b, x, y):
+    """(x // y, x % y), element-wise, with Python's rounding toward -inf (floats too)."""
+    return S.binary(b, "floordiv", x, y), S.binary(b, "mod", x, y)
 
 
 # ---- casts --------------------------------------------------------------------------------------
@@ -309,18 +320,28 @@ def cat(b, tiles, axis=0):
 
 @builtin("extract")
 def extract(b, x, index, shape):
-    """The sub-tile at `index` of x's tile space for `shape` (constant index)."""
+    """The sub-tile at `index` of x's tile space for `shape`; an index entry may be a runtime scalar."""
     x = S.require_tile(x)
     shape = S.const_shape(shape)
     index = index if isinstance(index, tuple) else (index,)
-    if not all(isinstance(i, int) for i in index):
-        raise TileTypeError("extract index must be compile-time ints")
     if len(index) != x.ndim or len(shape) != x.ndim:
         raise TileValueError(f"extract needs {x.ndim} index entries and a shape of rank {x.ndim}")
+    static, dynamic = [], []
     for i, s, n in zip(index, shape, x.shape):
+        if s < 1 or s > n:
+            raise TileValueError(f"extract shape {shape} does not fit in a tile of shape {x.shape}")
+        if isinstance(i, TileV):
+            if i.ndim or not i.dtype.is_int:
+                raise TileTypeError(f"extract index entries must be integer scalars, got {describe(i)}")
+            static.append(None)
+            dynamic.append(i.v)
+            continue
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise TileTypeError(f"extract index entries must be ints or integer scalars, got {describe(i)}")
         if i < 0 or (i + 1) * s > n:
             raise TileValueError(f"extract index {index} with shape {shape} is outside a tile of shape {x.shape}")
-    return TileV(b.one("extract", [x.v], index=index, shape=shape))
+        static.append(i)
+    return TileV(b.one("extract", [x.v, *dynamic], index=tuple(static), shape=shape))
 
 
 # ---- factories ----------------------------------------------------------------------------------
@@ -348,11 +369,23 @@ def ones(b, shape, dtype=D.float32):
 
 
 @builtin("arange")
-def arange(b, size, *, dtype=D.int32):
-    """0, 1, ..., size-1."""
-    if not isinstance(size, int) or size < 1:
+def arange(b, size, *, dtype=D.int32, start=0, step=1):
+    """start, start + step, ..., start + (size - 1) * step; start and step may be runtime scalars."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise TileTypeError(f"arange size must be a positive compile-time int, got {describe(size)}")
-    return TileV(b.one("arange", n=size, dtype=to_dtype(dtype)))
+    dt = to_dtype(dtype)
+    out = TileV(b.one("arange", n=size, dtype=dt))
+    for fn, v, unit in (("mul", step, 1), ("add", start, 0)):
+        if is_const(v) and not _is_number(v):
+            raise TileTypeError(f"arange {'step' if fn == 'mul' else 'start'} must be a number or a scalar, "
+                                f"got {describe(v)}")
+        if is_const(v) and v == unit:
+            continue
+        v = S.as_tile(b, v)
+        if v.ndim:
+            raise TileTypeError(f"arange start and step must be scalars, got {describe(v)}")
+        out = S.binary(b, fn, out, S.cast(b, v, dt))
+    return out
 
 
 # ---- debugging ----------------------------------------------------------------------------------
@@ -426,7 +459,7 @@ def static_assert(b, cond, msg=""):
         raise TileTypeError(f"static_assert needs a compile-time condition, got {describe(cond)}; "
                             "use tw.assert_ for runtime checks")
     if not cond:
-        raise TileValueError(f"static assertion failed: {msg}" if msg else "static assertion failed")
+        raise TileStaticAssertionError(f"static assertion failed: {msg}" if msg else "static assertion failed")
 
 
 @builtin("ensure_constant")
@@ -435,6 +468,100 @@ def ensure_constant(b, x):
     if not is_const(x):
         raise TileTypeError(f"expected a compile-time constant, got {describe(x)}")
     return x
+
+
+@builtin("static_eval")
+def static_eval(b, expr):
+    """Evaluate a Python expression at compile time (lowering.py handles the call: it needs the AST)."""
+    return expr
+
+
+@builtin("astile")
+def astile(b, value, *, dtype):
+    """A tile from a scalar (0-d) or a nested tuple of scalars whose nesting gives the shape."""
+    dt = to_dtype(dtype)
+    if not isinstance(value, (tuple, list)):
+        return S.cast(b, S.as_tile(b, value), dt)
+
+    def shape_of(v):
+        if not isinstance(v, (tuple, list)):
+            return ()
+        if not v:
+            raise TileValueError("astile: an empty tuple has no tile shape")
+        inner = {shape_of(e) for e in v}
+        if len(inner) != 1:
+            raise TileValueError(f"astile: the tuples at one level must have one length and depth, got {value!r}")
+        return (len(v),) + inner.pop()
+
+    shape = shape_of(value)
+    flat = list(_flatten(value))
+    bad = next((e for e in flat if is_const(e) and not _is_number(e)), None)
+    if bad is not None:
+        raise TileTypeError(f"astile needs numbers or scalars, got {describe(bad)}")
+    return _astile_elements(b, flat, shape, dt)
+
+
+def _is_number(x):
+    return is_py_scalar(x) or isinstance(x, np.generic)
+
+
+def _flatten(v):
+    for e in v:
+        if isinstance(e, (tuple, list)):
+            yield from _flatten(e)
+        else:
+            yield e
+
+
+def _astile_elements(b, flat, shape, dt):
+    """Each element as a (1,) tile, concatenated, then reshaped: no op of its own is needed."""
+    parts = []
+    for e in flat:
+        t = S.cast(b, S.as_tile(b, e), dt)
+        if t.ndim:
+            raise TileTypeError(f"astile elements must be scalars, got {describe(t)}")
+        parts.append(S.reshape(b, t, (1,)))
+    out = parts[0] if len(parts) == 1 else cat(b, tuple(parts), 0)
+    return S.reshape(b, out, shape)
+
+
+# ---- grid dependency control (Blackwell programmatic dependent launch) ---------------------------
+
+@builtin("grid_dependency_control_wait")
+def grid_dependency_control_wait(b):
+    """No-op: every tilewise launch starts after the work queued before it on its stream has finished, so
+    the predecessor's memory is already visible (what the wait guarantees)."""
+
+
+@builtin("grid_dependency_control_launch_dependents")
+def grid_dependency_control_launch_dependents(b):
+    """No-op: a scheduling hint that lets a dependent kernel start early; tilewise launches never overlap."""
+
+
+# ---- valid cuTile that tilewise does not support yet ------------------------------------------------
+
+def _not_yet(name, what):
+    def impl(b, *args, **kwargs):
+        raise TileUnsupportedError(f"valid cuTile, not supported by tilewise yet: {name} ({what})")
+    impl.__doc__ = f"cuTile's {name}: {what}. Not supported by tilewise yet (TileUnsupportedError)."
+    return builtin(name)(impl)
+
+
+NOT_YET = {name: _not_yet(name, what) for name, what in {
+    "insert": "a sub-tile written into a tile",
+    "pack_to_bytes": "a tile's bytes as a uint8 tile",
+    "unpack_from_bytes": "a uint8 tile's bytes as another dtype",
+    "reduce": "a reduction with a user function",
+    "scan": "a scan with a user function",
+    "load_advanced_indexing": "a load with index tiles and ct.Slice entries",
+    "store_advanced_indexing": "a store with index tiles and ct.Slice entries",
+}.items()}
+
+
+@builtin("print")
+def print_(b, *args, sep=" ", end="\n"):
+    """Python-style print from every block (lowering.py handles the call, as for the builtin print)."""
+    raise AssertionError("lowering.py lowers print itself")
 
 
 # ---- tile methods (x.reshape(...), x.astype(...), ...) -------------------------------------------

@@ -9,7 +9,7 @@ from ..errors import TileError, TileTypeError
 from ..ir import Builder, Function, optimize, verify
 from ..ir.dtypes import DType
 from ..ir.types import ArrayType, scalar
-from ..language import _ConstantAnnotation
+from ..language import Constant, ConstantAnnotation, ScalarAnnotation, _int_width_name
 from .limits import check_tile_sizes
 from .lowering import Lowering
 from .sema import array_shape
@@ -79,22 +79,43 @@ class Kernel:
 
     @property
     def constant_params(self):
-        """`tw.Constant[T]` parameters as {name: T}, from annotations (strings are evaluated)."""
+        """Compile-time parameters as {name: annotated type, None for any}: `tw.Constant[T]`, a bare
+        `tw.Constant`, and cuTile's `Annotated[T, ConstantAnnotation()]` (strings are evaluated)."""
         if self._constant is None:
-            try:
-                hints = typing.get_type_hints(self.fn)
-            except Exception:
-                hints = {}
-                for name, p in self.signature.parameters.items():
-                    a = p.annotation
-                    if isinstance(a, str):
-                        try:
-                            a = eval(a, self.fn.__globals__)  # noqa: S307 - the user's own annotation
-                        except Exception:
-                            continue
-                    hints[name] = a
-            self._constant = {n: a.type for n, a in hints.items() if isinstance(a, _ConstantAnnotation)}
+            self._read_annotations()
         return self._constant
+
+    @property
+    def int64_scalars(self):
+        """Runtime scalar parameters annotated `ScalarInt64` (always int64, as in cuTile)."""
+        if self._constant is None:
+            self._read_annotations()
+        return self._int64
+
+    def _read_annotations(self):
+        try:
+            hints = typing.get_type_hints(self.fn, include_extras=True)
+        except Exception:
+            hints = {}
+            for name, p in self.signature.parameters.items():
+                a = p.annotation
+                if isinstance(a, str):
+                    try:
+                        a = eval(a, self.fn.__globals__)  # noqa: S307 - the user's own annotation
+                    except Exception:
+                        continue
+                hints[name] = a
+        consts, int64 = {}, set()
+        for n, a in hints.items():
+            if a is Constant or isinstance(a, ConstantAnnotation):
+                consts[n] = getattr(a, "type", None)
+            elif typing.get_origin(a) is typing.Annotated:
+                inner, *meta = typing.get_args(a)
+                if any(isinstance(m, ConstantAnnotation) for m in meta):
+                    consts[n] = inner if isinstance(inner, type) else None
+                elif any(isinstance(m, ScalarAnnotation) and _int_width_name(m.dtype) == "int64" for m in meta):
+                    int64.add(n)
+        self._constant, self._int64 = consts, frozenset(int64)
 
     def lower(self, specs: tuple) -> Function:
         """Tile IR for one specialisation (cached)."""
@@ -127,13 +148,13 @@ def _build(kernel: Kernel, specs) -> Function:
     names = list(kernel.signature.parameters)
     types_, pnames, binders = [], [], []
     for name, spec in zip(names, specs):
-        if isinstance(spec, ArraySpec):
-            types_.append(ArrayType(spec.dtype, spec.ndim, spec.unit_stride))
+        if isinstance(spec, ArraySpec):  # a 0-d array is passed as a one-element 1-d one (values.ArrayV)
+            types_.append(ArrayType(spec.dtype, max(spec.ndim, 1), spec.unit_stride))
             pnames.append(name)
             binders.append((name, "array", 1))
         elif isinstance(spec, ArrayListSpec):
             for i, s in enumerate(spec.items):
-                types_.append(ArrayType(s.dtype, s.ndim, s.unit_stride))
+                types_.append(ArrayType(s.dtype, max(s.ndim, 1), s.unit_stride))
                 pnames.append(f"{name}.{i}")
             binders.append((name, "array_list", len(spec.items)))
         elif isinstance(spec, ScalarSpec):
@@ -148,9 +169,10 @@ def _build(kernel: Kernel, specs) -> Function:
     env, args = {}, iter(fn.params)
     for (name, kind, n), spec in zip(binders, specs):
         if kind == "array":
-            env[name] = ArrayV(next(args), name)
+            env[name] = ArrayV(next(args), name, zero_d=spec.ndim == 0)
         elif kind == "array_list":
-            env[name] = ArrayListV([ArrayV(next(args), f"{name}[{i}]") for i in range(n)], name)
+            env[name] = ArrayListV([ArrayV(next(args), f"{name}[{i}]", zero_d=s.ndim == 0)
+                                    for i, s in zip(range(n), spec.items)], name)
         elif kind == "scalar":
             env[name] = TileV(next(args))
         else:

@@ -15,13 +15,23 @@ import types
 import numpy as np
 
 from .. import language as L
-from ..errors import TileError, TileNameError, TileSyntaxError, TileTypeError, TileUnsupportedError, TileValueError
+from ..errors import (
+    TileError,
+    TileInternalError,
+    TileNameError,
+    TileRecursionError,
+    TileSyntaxError,
+    TileTypeError,
+    TileUnsupportedError,
+    TileValueError,
+)
 from ..ir import dtypes as D
 from ..ir.ops import IRTypeError
 from . import builtins as B
 from . import sema as S
 from .control_flow import RETURN, ControlFlow, NeedsUnroll, _ends_with_return
 from .source import function_source
+from .static_eval import static_eval
 from .values import ArrayListV, ArrayV, Method, TileV, describe, is_const
 
 BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "truediv", ast.FloorDiv: "floordiv",
@@ -116,8 +126,8 @@ class Lowering(ControlFlow):
         except (RecursionError, MemoryError):
             raise
         except Exception as e:  # a compiler bug: still name the user's line; keep the cause for the report
-            raise TileError(f"internal compiler error ({type(e).__name__}: {e}) while compiling this line; "
-                            "please report it", self.src.loc(node), internal=True) from e
+            raise TileInternalError(f"internal compiler error ({type(e).__name__}: {e}) while compiling this "
+                                    "line; please report it", self.src.loc(node)) from e
         finally:
             self.b.loc = saved
 
@@ -443,8 +453,12 @@ class Lowering(ControlFlow):
 
     def expr_Call(self, node):
         func = self.expr(node.func)
-        if func is py.print:
+        if func is py.print or func is B.PUBLIC["print"]:
             return self._print(node)
+        if func in (B.PUBLIC["static_eval"], B.PUBLIC["static_assert"]) and node.args and not node.keywords:
+            # cuTile evaluates these arguments as plain Python (any syntax), not as tile code
+            args = [static_eval(self, a) for a in node.args]
+            return self.call(node, func, args, {})
         args = []
         for a in node.args:
             if isinstance(a, ast.Starred):
@@ -476,6 +490,8 @@ class Lowering(ControlFlow):
             for a in args[1:]:
                 out = S.binary(self.b, fn, out, a)
             return out
+        if func is py.divmod and len(args) == 2 and not kwargs and not all(is_const(a) for a in args):
+            return B.divmod_(self.b, *args)
         if func is py.abs and len(args) == 1:
             return S.unary(self.b, "abs", args[0])
         if func in (py.int, py.float, py.bool) and len(args) == 1 and isinstance(args[0], TileV):
@@ -524,7 +540,7 @@ class Lowering(ControlFlow):
             between = ", ".join(f"'{f.__name__}'" for f in active[first + 1:])
             via = f" through {between}" if between else ""
             kind = "kernel" if first == 0 else "helper"
-            self.fail(node, TileUnsupportedError, f"{kind} '{fn.__name__}' calls itself{via}; "
+            self.fail(node, TileRecursionError, f"{kind} '{fn.__name__}' calls itself{via}; "
                       "recursion is not supported in kernels")
         src = function_source(fn)
         sig = inspect.signature(fn)

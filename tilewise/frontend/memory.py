@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .. import language as L
 from ..errors import TileTypeError, TileValueError
+from ..ir import dtypes as D
 from . import sema as S
 from .registry import builtin
 from .values import ArrayV, TileV, describe, is_py_scalar
@@ -43,7 +44,7 @@ def load(b, array, index, shape, *, order="C", padding_mode=L.PaddingMode.UNDETE
     """Load the tile at `index` of `array`'s tile space; out-of-bounds elements take `padding_mode`."""
     arr = _array(array)
     shape = S.const_shape(shape, "load shape")
-    if len(shape) != arr.ndim:
+    if shape and len(shape) != arr.ndim:
         raise TileValueError(f"load shape {shape} has rank {len(shape)} but '{arr.name}' has {arr.ndim} "
                              "dimension(s); give one tile dimension per array dimension (use 1 for a dimension "
                              "you do not tile, and reshape afterwards)")
@@ -53,6 +54,12 @@ def load(b, array, index, shape, *, order="C", padding_mode=L.PaddingMode.UNDETE
     if padding_mode.name in ("NAN", "POS_INF", "NEG_INF") and not arr.dtype.is_float:
         raise TileTypeError(f"padding_mode {padding_mode.name} needs a float array, '{arr.name}' is "
                             f"{arr.dtype.name}; use ZERO, or mask with tw.where after loading")
+    if not shape:  # a 0-d array's element, or cuTile's single-element load `shape=()` of any array
+        idx = _index_tuple(b, index, arr.ndim) if arr.ndim else [S.const(b, 0, D.int32).v]
+        ndim = len(idx)
+        one = TileV(b.one("load", [arr.v, *idx], shape=(1,) * ndim, order=tuple(range(ndim)),
+                          padding=padding_mode.value))
+        return S.reshape(b, one, ())
     idx = _index_tuple(b, index, arr.ndim)
     return TileV(b.one("load", [arr.v, *idx], shape=shape, order=_order(order, arr.ndim),
                        padding=padding_mode.value))
@@ -63,6 +70,12 @@ def store(b, array, index, tile, *, order="C", latency=None, allow_tma=None):
     """Store `tile` at `index` of `array`'s tile space; elements outside the array are dropped."""
     arr = _array(array)
     t = _store_value(b, arr, tile)
+    if arr.zero_d:
+        if t.ndim:
+            raise TileValueError(f"'{arr.name}' is a 0-d array: store a scalar into it")
+        _index_tuple(b, index, 0)
+        b.emit("store", [arr.v, S.const(b, 0, D.int32).v, S.reshape(b, t, (1,)).v], order=(0,))
+        return
     if t.ndim == 0:
         t = S.reshape(b, t, (1,) * arr.ndim)
     if t.ndim != arr.ndim:
@@ -88,7 +101,7 @@ def _indices(b, arr, indices, extra=()):
         indices = (indices,)
     if len(indices) != arr.ndim:
         raise TileValueError(f"need {arr.ndim} index tiles for '{arr.name}', got {len(indices)}")
-    idx = [S.as_tile(b, i) for i in indices]
+    idx = [S.as_tile(b, i) for i in indices] if not arr.zero_d else [S.const(b, 0, D.int32)]
     for i in idx:
         if not i.dtype.is_int:
             raise TileTypeError(f"indices must be integer tiles, got {i.dtype.name}")

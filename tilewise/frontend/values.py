@@ -35,11 +35,12 @@ class TileV:
 
 
 class ArrayV:
-    """An array parameter: static dtype and rank; shape is read lazily as runtime scalars."""
-    __slots__ = ("v", "name", "shape_values")
+    """An array parameter: static dtype and rank; shape is read lazily as runtime scalars. A 0-d array
+    (`zero_d`) travels as a one-element 1-d array in the IR; the memory functions address its element 0."""
+    __slots__ = ("v", "name", "shape_values", "zero_d")
 
-    def __init__(self, v, name):
-        self.v, self.name, self.shape_values = v, name, None
+    def __init__(self, v, name, zero_d=False):
+        self.v, self.name, self.shape_values, self.zero_d = v, name, None, zero_d
 
     @property
     def dtype(self):
@@ -47,7 +48,7 @@ class ArrayV:
 
     @property
     def ndim(self):
-        return self.v.type.ndim
+        return 0 if self.zero_d else self.v.type.ndim
 
     def __repr__(self):
         return f"<array {self.name}: {self.v.type}>"

@@ -54,12 +54,19 @@ tfloat32 = DType("tfloat32", np.float32, "f", 32)
 float8_e4m3fn = DType("float8_e4m3fn", ml_dtypes.float8_e4m3fn, "f", 8)
 float8_e5m2 = DType("float8_e5m2", ml_dtypes.float8_e5m2, "f", 8)
 
+# cuTile's narrow block-scaling types. Host arrays of them exist (ml_dtypes); no backend computes in them.
+float4_e2m1fn = DType("float4_e2m1fn", ml_dtypes.float4_e2m1fn, "f", 4)
+float8_e5m3fnu = DType("float8_e5m3fnu", ml_dtypes.float8_e5m3fnu, "f", 8)
+float8_e8m0fnu = DType("float8_e8m0fnu", ml_dtypes.float8_e8m0fnu, "f", 8)
+HOST_ONLY = frozenset({float4_e2m1fn, float8_e5m3fnu, float8_e8m0fnu})
+
 ALL = [bool_, int8, int16, int32, int64, uint8, uint16, uint32, uint64,
        float16, bfloat16, float32, float64, tfloat32, float8_e4m3fn, float8_e5m2]
-_BY_NAME = {d.name: d for d in ALL}
+_BY_NAME = {d.name: d for d in ALL + sorted(HOST_ONLY, key=lambda d: d.name)}
 _BY_NAME.update({"bool": bool_, "half": float16, "float": float32, "double": float64,
                  "int": int32, "float8_e4m3": float8_e4m3fn, "tf32": tfloat32})
-# A host array's dtype maps back to exactly one language dtype (tfloat32 has no host form).
+# A host array's dtype maps back to exactly one language dtype (tfloat32 has no host form; the HOST_ONLY
+# types are left out, so their arrays are refused at launch with the list of supported dtypes).
 _BY_NP = {d.np: d for d in ALL if d is not tfloat32}
 _PY_TYPES = {bool: bool_, int: int64, float: float64}
 
@@ -80,9 +87,10 @@ def from_any(x) -> DType | None:
     if mod.startswith("torch"):  # torch.float16 -> "torch.float16"
         return _BY_NAME.get(str(x).rsplit(".", 1)[-1])
     try:
-        return _BY_NP.get(np.dtype(x))
+        d = np.dtype(x)
     except (TypeError, ValueError):
         return None
+    return _BY_NP.get(d) or next((h for h in HOST_ONLY if h.np == d), None)
 
 
 def from_numpy(np_dtype) -> DType | None:

@@ -275,10 +275,16 @@ def _cat(ts, a):
 
 @op("extract")
 def _extract(ts, a):
-    (x,) = ts
+    # An index entry None is a run-time one: the next int scalar operand, clamped by the backends to the
+    # last whole sub-tile (0 .. n // s - 1) so that no read leaves the tile.
+    x, *dynamic = ts
     idx, shape = tuple(a["index"]), tuple(a["shape"])
     check(len(idx) == len(shape) == _tile(x).ndim, "extract: rank")
-    check(all(0 <= i * s and (i + 1) * s <= n for i, s, n in zip(idx, shape, x.shape)), "extract: out of range")
+    check(sum(i is None for i in idx) == len(dynamic), "extract: one scalar operand per run-time index")
+    _index_scalars(dynamic)
+    check(all(1 <= s <= n for s, n in zip(shape, x.shape)), "extract: shape")
+    check(all(i is None or (0 <= i * s and (i + 1) * s <= n) for i, s, n in zip(idx, shape, x.shape)),
+          "extract: out of range")
     return [TileType(shape, x.dtype)]
 
 

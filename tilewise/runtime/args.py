@@ -56,8 +56,6 @@ def to_host_array(x, what):
     if arr.dtype == object or D.from_numpy(arr.dtype) is None:
         raise TileLaunchError(f"{what} has dtype {arr.dtype}, which tile kernels do not support; convert it "
                               f"(e.g. .astype(np.float32)) to one of: {SUPPORTED_DTYPES}")
-    if arr.ndim == 0:
-        raise TileLaunchError(f"{what} is a 0-d array; pass a Python scalar or a 1-element array")
     if not strides_fit(arr):
         raise stride_error(what, arr)
     return arr
@@ -83,8 +81,13 @@ def strides_fit(arr):
 
 
 def array_spec(arr: np.ndarray) -> ArraySpec:
-    return ArraySpec(D.from_numpy(arr.dtype), arr.ndim, arr.strides[-1] == arr.itemsize,
+    return ArraySpec(D.from_numpy(arr.dtype), arr.ndim, not arr.ndim or arr.strides[-1] == arr.itemsize,
                      arr.ctypes.data % 16 == 0)
+
+
+def backend_view(arr):
+    """What the backends get: a 0-d array travels as its one-element 1-d view (frontend/values.ArrayV)."""
+    return arr.reshape(1) if arr.ndim == 0 else arr
 
 
 def _is_array(x):
@@ -113,20 +116,24 @@ def _scalar_spec(x):
 
 
 def _const_value(name, x, annotation_type):
+    """A Constant argument's value. Python's numeric tower decides what an annotated type accepts, as
+    cuTile (which takes bool, int and float for any Constant) does for these: Constant[int] takes a
+    bool, Constant[float] an int or bool; the value is converted to the annotated type, so 4, True and
+    np.int64(4) specialise alike."""
     try:
         hash(x)
     except TypeError:
         raise TileLaunchError(f"Constant parameter '{name}' must be hashable, got {type(x).__name__}; pass an "
                               "int, float, bool, str or tuple (convert lists with tuple(...))") from None
     is_bool = isinstance(x, (bool, np.bool_))
-    check = {int: lambda: isinstance(x, numbers.Integral) and not is_bool,
+    check = {int: lambda: isinstance(x, numbers.Integral) or is_bool,
              bool: lambda: is_bool,
-             float: lambda: isinstance(x, numbers.Real) and not is_bool}.get(annotation_type)
+             float: lambda: isinstance(x, numbers.Real) or is_bool}.get(annotation_type)
     if check is not None and not check():
         article = "an" if annotation_type is int else "a"
         raise TileLaunchError(f"Constant[{annotation_type.__name__}] parameter '{name}' got "
                               f"{type(x).__name__} {x!r}; pass {article} {annotation_type.__name__}")
-    if check is not None:  # one spelling per value: 4, np.int64(4) and 4.0 (for a float) specialise alike
+    if check is not None:
         return annotation_type(x)
     return x.item() if isinstance(x, np.generic) else x
 
@@ -201,9 +208,10 @@ def _classify_one(kernel, name, is_const, ann, x, specs, values, names):
             raise DeviceArguments
         arr = to_host_array(x, what)
         spec = array_spec(arr)
-        _remember_array_spec(arr, spec)
+        if arr.ndim:
+            _remember_array_spec(arr, spec)
         specs.append(spec)
-        values.append(arr)
+        values.append(backend_view(arr))
         names.append(name)
         return
     if isinstance(x, (list, tuple)):
@@ -217,10 +225,14 @@ def _classify_one(kernel, name, is_const, ann, x, specs, values, names):
                                   "expected here (wrap it with np.asarray) or a list/tuple of arrays")
         arrs = [to_host_array(e, f"{what}[{i}]") for i, e in enumerate(x)]
         specs.append(ArrayListSpec(tuple(array_spec(a) for a in arrs)))
-        values.extend(arrs)
+        values.extend(backend_view(a) for a in arrs)
         names.extend(f"{name}[{i}]" for i in range(len(arrs)))
         return
     s = _scalar_spec(x)
+    if s is not None and s[0].dtype.is_int and name in kernel.int64_scalars:  # cuTile's ScalarInt64
+        if not -2**63 <= s[1] < 2**63:
+            raise TileLaunchError(f"{what} is annotated ScalarInt64 but {s[1]} does not fit in int64")
+        s = (ScalarSpec(D.int64), int(s[1]))
     if s is None:
         raise TileLaunchError(f"{what} has unsupported type {type(x).__name__}; pass arrays, "
                               "numbers, or lists of arrays")

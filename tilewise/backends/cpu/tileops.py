@@ -47,10 +47,21 @@ def _cat(g, op):
 
 def _extract(g, op):
     x, out = g.buf(op.operands[0]), g.result(op.result)
-    first = [i * s for i, s in zip(op.attrs["index"], op.attrs["shape"])]
+    dynamic = iter(op.operands[1:])
+    first = [i * s if i is not None else _clamped_start(g, next(dynamic), s, n)
+             for i, s, n in zip(op.attrs["index"], op.attrs["shape"], x.shape)]
     with g.nest(out.shape) as e:
-        src = [g.b.add(i, I64(f)) if f else i for i, f in zip(e, first)]
+        src = [i if isinstance(f, int) and not f else g.b.add(i, I64(f) if isinstance(f, int) else f)
+               for i, f in zip(e, first)]
         g.st(out, g.flat(e, out.shape), g.ld(x, g.flat(src, x.shape)))
+
+
+def _clamped_start(g, value, s, n):
+    """A run-time sub-tile index as an element offset, clamped to the last whole sub-tile (ir/ops.py)."""
+    b, v = g.b, g.index64(value)
+    v = b.select(b.icmp_signed("<", v, I64(0)), I64(0), v)
+    v = b.select(b.icmp_signed(">", v, I64(n // s - 1)), I64(n // s - 1), v)
+    return b.mul(v, I64(s))
 
 
 # ---- reductions and scans ------------------------------------------------------------------------

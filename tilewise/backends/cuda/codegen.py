@@ -274,8 +274,11 @@ class KernelGen(MemoryOps, ReduceOps, TensorCoreOps, Pipeline, ControlFlow, Prin
         self._gather_from(op, x, src)
 
     def op_extract(self, op):
-        (x,) = op.operands
-        base = [i * s for i, s in zip(op.attrs["index"], op.attrs["shape"])]
+        x, *dynamic = op.operands
+        dynamic = iter(dynamic)
+        # a run-time index is clamped to the last whole sub-tile (ir/ops.py)
+        base = [i * s if i is not None else _clamped(self.name(next(dynamic)), n // s - 1, s)
+                for i, s, n in zip(op.attrs["index"], op.attrs["shape"], x.type.shape)]
         self._gather_from(op, x, lambda c: [ck if b == 0 else f"({ck} + {b})" for ck, b in zip(c, base)])
 
     def op_cat(self, op):
@@ -294,6 +297,11 @@ class KernelGen(MemoryOps, ReduceOps, TensorCoreOps, Pipeline, ControlFlow, Prin
     def op_assert(self, op):
         self.asserts.append((op.attrs["msg"], op.loc))
         self.line(f"if (!({self.name(op.operands[0])})) {{ tw_fail(tw_status, {len(self.asserts)}); return; }}")
+
+
+def _clamped(v, last, s):
+    """The element offset of run-time sub-tile index v, clamped to 0..last (ir/ops.py's extract)."""
+    return f"((long long)({v}) < 0 ? 0LL : (long long)({v}) > {last}LL ? {last * s}LL : (long long)({v}) * {s})"
 
 
 def generate(fn, poison=False, pipeline=True):

@@ -21,9 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import TileAssertionError, TileError, TileLaunchError
+from ...errors import (
+    TileAssertionError,
+    TileCompilerExecutionError,
+    TileCompilerTimeoutError,
+    TileError,
+    TileLaunchError,
+)
 from ...ir.dtypes import int64 as INT64
 from ...ir.types import ArrayType
+from ...language import current_compiler_timeout
 from ...support import diskcache
 from ..reference.interpreter import _format
 
@@ -61,11 +68,17 @@ def _key(*parts):
 
 
 def _compile(cmd):
-    return subprocess.run(cmd, capture_output=True, text=True)
+    limit = current_compiler_timeout()  # tw.compiler_timeout(...)
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
+    except subprocess.TimeoutExpired:
+        raise TileCompilerTimeoutError(f"the emulator's C++ compiler ran longer than the {limit:g} s that "
+                                       "tw.compiler_timeout allows") from None
 
 
 def _failed(what, r):  # generated code that does not compile is a code generator bug
-    return RuntimeError(f"internal error: {what} failed to build for the emulator:\n{r.stderr[-4000:]}")
+    return TileCompilerExecutionError(f"internal error: {what} failed to build for the emulator:\n"
+                                      f"{r.stderr[-4000:]}")
 
 
 def _rejects_header(r):

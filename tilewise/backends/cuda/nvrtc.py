@@ -6,7 +6,7 @@ import io
 import json
 import re
 
-from ...errors import TileLaunchError, TileUnsupportedError
+from ...errors import TileCompilerExecutionError, TileLaunchError, TileUnsupportedError
 from ...support import diskcache
 from .emulator import INCLUDE
 
@@ -93,7 +93,8 @@ def compile_cubin(code: str, arch: str, name="tilewise"):
             raise TileUnsupportedError(
                 f"NVRTC {have[0][0]}.{have[0][1]} cannot compile for {arch} (it supports sm_{min(have[1])} and "
                 "newer); for sm_70 install the CUDA 12 wheels: pip install 'tilewise[cuda12]'") from None
-        raise RuntimeError(f"internal error: NVRTC rejected the generated CUDA C++:\n{text[-4000:]}") from e
+        raise TileCompilerExecutionError(f"internal error: NVRTC rejected the generated CUDA C++:\n"
+                                         f"{text[-4000:]}") from e
     info = ptxas_info(log.getvalue())
     if key is not None:
         meta = json.dumps(info).encode()
@@ -116,7 +117,8 @@ def compile_ptx(code: str, arch: str, name="tilewise.cu") -> str:
             _, size = nvrtc.nvrtcGetProgramLogSize(prog)
             log = b" " * size
             nvrtc.nvrtcGetProgramLog(prog, log)
-            raise RuntimeError(f"internal error: NVRTC rejected the generated CUDA C++:\n{log.decode()[-4000:]}")
+            raise TileCompilerExecutionError(f"internal error: NVRTC rejected the generated CUDA C++:\n"
+                                             f"{log.decode()[-4000:]}")
         _, size = nvrtc.nvrtcGetPTXSize(prog)
         buf = b" " * size
         nvrtc.nvrtcGetPTX(prog, buf)

@@ -167,6 +167,21 @@ def op_reshape(f, op, x):
     return x.reshape((f.n,) + op.result.type.shape)
 
 
+def op_extract(f, op, x, *dynamic):
+    index, shape = op.attrs["index"], op.attrs["shape"]
+    if not dynamic:
+        return x[(slice(None),) + tuple(slice(i * s, (i + 1) * s) for i, s in zip(index, shape))]
+    # Per-block starts: a run-time index is clamped to the last whole sub-tile (ir/ops.py).
+    it, nd = iter(dynamic), len(shape)
+    sel = [np.arange(x.shape[0]).reshape((-1,) + (1,) * nd)]
+    for k, (i, s, n) in enumerate(zip(index, shape, x.shape[1:])):
+        start = i * s if i is not None else np.clip(next(it).astype(np.int64), 0, n // s - 1) * s
+        start = np.broadcast_to(np.asarray(start, np.int64), (x.shape[0],))
+        sel.append(start.reshape((-1,) + (1,) * nd) + np.arange(s).reshape((1,) * (k + 1) + (s,) +
+                                                                             (1,) * (nd - k - 1)))
+    return x[tuple(sel)]
+
+
 def _v(op):
     return op.operands[0].type
 
@@ -191,8 +206,7 @@ IMPL = {
     "scan": lambda f, op, x: M.scan(op.attrs["fn"], x, op.attrs["axis"], _v(op).dtype),
     "matmul": lambda f, op, a, b, *acc: M.matmul(a, b, acc[0] if acc else None, _v(op).dtype, op.attrs["dtype"]),
     "cat": lambda f, op, x, y: np.concatenate([x, y], axis=op.attrs["axis"] + 1),
-    "extract": lambda f, op, x: x[(slice(None),) + tuple(slice(i * s, (i + 1) * s) for i, s in
-                                                          zip(op.attrs["index"], op.attrs["shape"]))],
+    "extract": lambda f, op, x, *dynamic: op_extract(f, op, x, *dynamic),
 }
 
 _PRINTF_SPEC = re.compile(r"%([-+ #0]*\d*(?:\.\d+)?)(hh|h|ll|l|z|j|t)?([diouxXeEfFgGcsv%])")
