@@ -210,3 +210,20 @@ def test_cli_profiles_a_script(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "done 200.0" in r.stdout and "double" in r.stdout and "launches" in r.stdout
     assert json.loads(trace.read_text())["traceEvents"]
+
+
+def test_a_dynamic_extract_is_counted(backend):
+    """A sub-tile taken at a runtime index (cuTile's persistent RMS norm) is counted as far as the tile
+    reaches, and the launch is profiled (it used to raise inside the counter)."""
+    @tw.kernel
+    def pick(x, y, T: tw.Constant[int]):
+        t = tw.load(x, index=(0,), shape=(4 * T,))
+        for j in range(4):
+            tw.store(y, index=(j,), tile=t.extract((j,), (T,)) * 2)
+    x = np.arange(32, dtype=np.float32)
+    y = np.zeros_like(x)
+    with profiler.profile() as prof:
+        tw.launch(None, (1,), pick, (x, y, 8))
+    np.testing.assert_array_equal(y, x * 2)
+    (rec,) = prof.kernels()
+    assert rec.launches == 1 and rec.bytes >= 2 * x.nbytes

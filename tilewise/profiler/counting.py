@@ -173,7 +173,9 @@ class _Walk:
             return [np.minimum(x, y) for x, y in zip(a[:-2], b[:-2])] + [a[-2], b[-1]]
         if name == "extract":
             box = self.box(op.operands[0])
-            return [np.clip(b - i * s, 0, s) for b, i, s in zip(box, op.attrs["index"], op.attrs["shape"])]
+            # a runtime index (None) is unknown here: count the sub-tile as far as the tile's box reaches
+            return [np.minimum(b, s) if i is None else np.clip(b - i * s, 0, s)
+                    for b, i, s in zip(box, op.attrs["index"], op.attrs["shape"])]
         return None
 
     # ---- counting ----------------------------------------------------------------------------
