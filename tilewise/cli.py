@@ -1,7 +1,8 @@
 """The `tilewise` command: `tilewise demo` checks an install end to end, `tilewise info` says what
 this machine offers (versions, backends, devices) for bug reports, `tilewise cache info|clear` shows or
-empties the compile cache, `tilewise inspect` shows what a kernel compiles to (inspection.py), and
-`tilewise profile SCRIPT` runs a script under the profiler (profiler/script.py)."""
+empties the compile cache, `tilewise inspect` shows what a kernel compiles to (inspection.py),
+`tilewise lint` prints the static analyzer's findings (tools/linting.py), and `tilewise profile SCRIPT`
+runs a script under the profiler (profiler/script.py)."""
 from __future__ import annotations
 
 import argparse
@@ -107,6 +108,16 @@ def _dispatch(args) -> int:
     from .tools import inspection
     if args.command == "cache":
         return inspection.cache_info() if args.action == "info" else inspection.cache_clear()
+    if args.command == "lint":
+        from .tools import linting
+        try:
+            return linting.lint(args.file, args.kernel, args.args, args.target)
+        except inspection.SpecError as e:
+            print(f"tilewise lint: error: {e}", file=sys.stderr)
+            return 2
+        except TileError as e:
+            print(f"tilewise lint: {type(e).__name__}: {e}", file=sys.stderr)
+            return 2
     try:
         return inspection.inspect(args.file, args.kernel, args.args, args.target, args.show, args.out)
     except inspection.SpecError as e:
@@ -130,9 +141,14 @@ def main(argv=None) -> int:
     insp.add_argument("--args", default="", help='stand-in arguments, e.g. "f32[256,1024], f32[256,1024], 4, 1024"')
     insp.add_argument("--target", help="cpu, reference, cuda-emulated or cuda:sm_XX (default: the host backend)")
     insp.add_argument("--show", default="ir,code,resources,binary",
-                      help="stages to print, comma-separated, of ir,code,asm,resources,binary (asm: the host "
-                           "assembly on cpu, PTX on cuda)")
+                      help="stages to print, comma-separated, of ir,code,asm,resources,binary,lints (asm: the "
+                           "host assembly on cpu, PTX on cuda; lints: the static analyzer's findings)")
     insp.add_argument("--out", help="write the binary to this file instead of printing its head")
+    lint = sub.add_parser("lint", help="the static analyzer's findings for a file's kernels (exit code 1 if any)")
+    lint.add_argument("file", help="the Python file: run as a script (its launches are linted), or see --args")
+    lint.add_argument("kernel", nargs="?", help="only this @tw.kernel (with --args: the one to compile)")
+    lint.add_argument("--args", help="compile the kernel for these stand-in arguments instead of running the file")
+    lint.add_argument("--target", help="with --args: cpu, reference, cuda-emulated or cuda:sm_XX")
     prof = sub.add_parser("profile", help="run a Python script under the profiler and print its kernels' table")
     prof.add_argument("--trace", help="write a Chrome/Perfetto trace (JSON) to this path")
     prof.add_argument("--roofline", help="write a roofline plot (PNG) to this path")

@@ -1,7 +1,7 @@
 """`tilewise inspect FILE.py KERNEL --args "f32[256,1024], f32[256,1024], 4, 1024"`: compile a kernel
 from a file for stand-in arguments and print what each stage made (Tile IR, backend code, assembly or
-PTX with `--show asm`, resources, binary). Also `tilewise cache info|clear`. cli.py wires these into
-the command line."""
+PTX with `--show asm`, resources, binary, and the static analyzer's findings with `--show lints`).
+Also `tilewise cache info|clear`. cli.py wires these into the command line."""
 from __future__ import annotations
 
 import importlib.util
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-STAGES = ("ir", "code", "asm", "resources", "binary")
+STAGES = ("ir", "code", "asm", "resources", "binary", "lints")
 _SHORT = {"f8e4m3": "float8_e4m3fn", "f8e5m2": "float8_e5m2", "bf16": "bfloat16", "tf32": "tfloat32",
           "f16": "float16", "f32": "float32", "f64": "float64", "b": "bool_", "bool": "bool_",
           **{f"i{n}": f"int{n}" for n in (8, 16, 32, 64)}, **{f"u{n}": f"uint{n}" for n in (8, 16, 32, 64)}}
@@ -140,7 +140,12 @@ def inspect(path, name, args_text, target=None, show="ir,code,resources,binary",
     for stage in stages:
         value = getattr(c, stage)
         print(f"\n== {stage} ==", file=stream)
-        if stage == "resources":
+        if stage == "lints":  # the static analyzer's findings (tilewise.ir.lints)
+            for finding in value:
+                print(finding, file=stream)
+            if not value:
+                print("(no findings)", file=stream)
+        elif stage == "resources":
             for k, v in (value or {}).items():
                 print(f"{k}: {v}", file=stream)
             if not value:
