@@ -292,6 +292,8 @@ def _call(name, *args, **kwargs):
 def _index(a, key):
     """`a[key]` as an array, a view for a basic key (with an Ellipsis NumPy gives a 0-d view, not a scalar,
     for an integer on every axis)."""
+    if isinstance(key, str):  # a field of a structured array (Dask's arg-reductions keep vals and arg so)
+        return a[key]
     keys = key if isinstance(key, tuple) else (key,)
     return a[keys if any(k is Ellipsis for k in keys) else keys + (Ellipsis,)]
 

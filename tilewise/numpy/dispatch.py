@@ -14,6 +14,9 @@ def array_ufunc(ufunc, method, inputs, kwargs):
     name = ufunc.__name__
     if method == "__call__" and name in functions.UFUNC_FUNCTIONS and set(kwargs) <= {"out", "dtype"}:
         return functions.UFUNC_FUNCTIONS[name](*inputs, **kwargs)
+    if method == "__call__" and name == "matmul" and set(kwargs) <= {"out", "dtype"}:
+        # NumPy's matmul is a gufunc, so numpy.matmul(x, y) (as Dask's blockwise matmul calls it) comes here
+        return functions.matmul(*inputs, **kwargs)
     if method == "reduce" and name in _REDUCE_METHODS and set(kwargs) <= {"axis", "dtype", "out", "keepdims"}:
         op = _REDUCE_METHODS[name]
         out = kwargs.get("out")
