@@ -236,3 +236,15 @@ def test_plugin_sets_threads_on_workers(client):
     twdask.setup(client, num_threads=1)
     states = client.run(_worker_state)
     assert all(s["env"] == "1" and s["registered"] for s in states.values())
+
+
+def test_benchmark_script_runs(client, capsys):
+    """benchmarks/dask_chain.py at a toy size (it checks its own results), so it does not rot."""
+    bench = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks")
+    sys.path.insert(0, bench)
+    try:
+        import dask_chain
+        ratio = dask_chain.main(["--n", "400000", "--repeat", "1"], client=client)
+    finally:
+        sys.path.remove(bench)
+    assert ratio > 0 and capsys.readouterr().out.count("RESULT ") == 2
