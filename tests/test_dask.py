@@ -248,3 +248,38 @@ def test_benchmark_script_runs(client, capsys):
     finally:
         sys.path.remove(bench)
     assert ratio > 0 and capsys.readouterr().out.count("RESULT ") == 2
+
+
+def _devices_held(dask_worker):
+    return sorted({v.device for v in dask_worker.data.values() if isinstance(v, tnp.ndarray)})
+
+
+def test_one_worker_per_device_keeps_chunks_there():
+    """One worker per (emulated) GPU, as dask-cuda starts them: chunks made on a worker live on its
+    device, and chunks sent to another worker land on that worker's device."""
+    pytest.importorskip("distributed")
+    from distributed import wait
+
+    from tilewise import backends
+    if "cuda-emulated" not in backends.available():
+        pytest.skip("the emulated GPU needs a host C++ compiler")
+    devices = ["cuda-emulated:0", "cuda-emulated:1"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster, client = twdask.local_cluster(devices=devices, memory_limit="768MiB", dashboard_address=None)
+    try:
+        client.wait_for_workers(2, timeout=60)
+        n = 400_000
+        x = twdask.to_tilewise(da.arange(n, chunks=100_000, dtype=np.float32))
+        y = client.persist(x * 2 + 1)
+        wait(y)
+        held = client.run(_devices_held)
+        assert sorted(d for ds in held.values() for d in ds) == devices  # each worker: its own device only
+        s = (y.rechunk(n) - 1).sum(dtype=np.float64).compute()  # rechunk moves chunks between workers
+        assert float(s) == float((np.arange(n, dtype=np.float64) * 2).sum())
+        got = y.compute()
+        assert isinstance(got, tnp.ndarray) and got.device == "cpu"  # gathered to this process's device
+        np.testing.assert_array_equal(np.asarray(got), np.arange(n, dtype=np.float32) * 2 + 1)
+    finally:
+        client.close()
+        cluster.close()

@@ -34,8 +34,13 @@ from .numpy.array import ndarray
 
 try:
     from distributed import WorkerPlugin as _WorkerPlugin
+    from distributed.protocol import dask_deserialize as _dask_deserialize
+    from distributed.protocol import dask_serialize as _dask_serialize
+    from distributed.protocol.numpy import deserialize_numpy_ndarray as _deserialize_numpy
+    from distributed.protocol.numpy import serialize_numpy_ndarray as _serialize_numpy
 except ImportError:  # dask without distributed: everything but the cluster helpers works
     _WorkerPlugin = object
+    _dask_serialize = None
 
 __all__ = ["register", "to_tilewise", "to_numpy_chunks", "meta", "worker_threads", "worker_env",
            "local_cluster", "setup", "TilewisePlugin"]
@@ -82,6 +87,19 @@ def _chunk_sizeof(x):
     return int(x.nbytes) + 64
 
 
+def _serialize(x):
+    header, frames = _serialize_numpy(np.asarray(x))  # host memory as it is; a device's copied to the host
+    header["tilewise-device"] = x.device
+    return header, frames
+
+
+def _deserialize(header, frames):
+    # A chunk from a GPU goes to the receiving worker's own GPU (its default device: one GPU per worker,
+    # as with dask-cuda), not to the sender's device number, which names another GPU or none here.
+    on_gpu = header.pop("tilewise-device") != "cpu"
+    return tnp.asarray(_deserialize_numpy(header, frames), device=None if on_gpu else "cpu")
+
+
 def _token(x):
     return ("tilewise.numpy.ndarray", x.device, _normalize_token(np.asarray(x)))
 
@@ -102,6 +120,9 @@ def register():
     _dispatch.to_numpy_dispatch.register(ndarray, _to_numpy)
     _sizeof.register(ndarray, _chunk_sizeof)
     _normalize_token.register(ndarray, _token)
+    if _dask_serialize is not None:
+        _dask_serialize.register(ndarray)(_serialize)
+        _dask_deserialize.register(ndarray)(_deserialize)
     _REGISTERED.append(True)
 
 
@@ -158,20 +179,48 @@ def worker_env(n_workers, threads_per_worker=1, cores=None, device=None):
     return env
 
 
-def local_cluster(n_workers=None, threads_per_worker=1, memory_limit="auto", client=True, **kwargs):
+def local_cluster(n_workers=None, threads_per_worker=1, memory_limit="auto", client=True, devices=None, **kwargs):
     """A `distributed.LocalCluster` suited to tilewise: worker processes (tilewise's kernels release the
     GIL, but processes keep each worker's Python work apart), one Dask thread each by default, so that
     tilewise's own threads use the cores (TILEWISE_NUM_THREADS = cores // (workers * threads)), and this
     module preloaded in every worker, replacements included. Returns (cluster, client), or the cluster
-    alone with `client=False`. Other keywords go to LocalCluster."""
+    alone with `client=False`. Other keywords go to LocalCluster.
+
+    `devices` (["cuda:0", "cuda:1"], or emulated ones): one worker per device instead, as dask-cuda
+    starts them: a real GPU's worker sees only its GPU (CUDA_VISIBLE_DEVICES) as cuda:0, its default
+    device (TILEWISE_DEVICE), so the chunks it makes (`to_tilewise`) and receives live there."""
     from distributed import Client, LocalCluster
     cores = os.cpu_count() or 1
+    if devices:
+        n_workers = len(devices)
     n_workers = n_workers or max(1, cores // 4)  # a few cores per process: tilewise fills them
     env = {**worker_env(n_workers, threads_per_worker, cores), **kwargs.pop("env", {})}
     preload = list(kwargs.pop("preload", [])) + ["tilewise.dask"]
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-                           memory_limit=memory_limit, env=env, preload=preload, **kwargs)
+    if devices:
+        cluster = _device_cluster(devices, threads_per_worker, memory_limit, env, preload, **kwargs)
+    else:
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
+                               memory_limit=memory_limit, env=env, preload=preload, **kwargs)
     return (cluster, Client(cluster)) if client else cluster
+
+
+def _device_env(device):
+    kind, _, ordinal = str(device).partition(":")
+    if kind == "cuda":
+        return {"CUDA_VISIBLE_DEVICES": ordinal or "0", "TILEWISE_DEVICE": "cuda:0"}
+    return {"TILEWISE_DEVICE": str(device)}  # the emulated GPU: no driver to hide the others from
+
+
+def _device_cluster(devices, threads_per_worker, memory_limit, env, preload, dashboard_address=":8787",
+                    silence_logs=30, **kwargs):
+    from distributed import Nanny, Scheduler, SpecCluster
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": dashboard_address, "host": "127.0.0.1"}}
+    workers = {f"tilewise-{str(d).replace(':', '-')}": {
+        "cls": Nanny, "options": {"nthreads": threads_per_worker, "memory_limit": memory_limit, "host": "127.0.0.1",
+                                  "env": {**env, **_device_env(d)}, "preload": preload,
+                                  "silence_logs": silence_logs, **kwargs}}
+        for d in devices}
+    return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=silence_logs)
 
 
 class TilewisePlugin(_WorkerPlugin):
