@@ -55,6 +55,13 @@ PROGRAMS = {  # name: (dask program on x (and y), NumPy program on the same valu
     "tensordot": (lambda x, y: da.tensordot(x, y, axes=([1], [1])), lambda x, y: x.astype(np.float64) @ y.T),
     "rechunk": (lambda x, y: x.rechunk((200, 150)) + y.rechunk((100, 600)), lambda x, y: x + y),
     "slicing": (lambda x, y: x[10:300:3, ::-2] * y[:97, 1::2], lambda x, y: x[10:300:3, ::-2] * y[:97, 1::2]),
+    "var-argmin-axis1": (lambda x, y: x.var(axis=1) + x.argmin(axis=1),
+                         lambda x, y: x.var(axis=1, dtype=np.float64) + x.argmin(axis=1)),
+    "cumsum-where": (lambda x, y: da.where(x > 0, x, y).cumsum(axis=0),
+                     lambda x, y: np.where(x > 0, x, y).cumsum(axis=0, dtype=np.float64)),
+    "take-einsum (fallbacks)": (lambda x, y: da.einsum("ij,ij->i", x[[3, 1, 7, 200]], y[[3, 1, 7, 200]]),
+                                lambda x, y: np.einsum("ij,ij->i", x[[3, 1, 7, 200]].astype(np.float64),
+                                                       y[[3, 1, 7, 200]])),
     "concatenate": (lambda x, y: da.concatenate([x, y[:50]], axis=0) + 1,
                     lambda x, y: np.concatenate([x, y[:50]], axis=0) + 1),
 }
