@@ -211,6 +211,34 @@ def test_cluster_elementwise_reduction_matmul(client):
     del held
 
 
+def _profile_start(dask_worker):
+    dask_worker._tilewise_profile = profiler.profile()
+    dask_worker._tilewise_profile.__enter__()
+
+
+def _profile_stop(dask_worker):
+    prof = dask_worker._tilewise_profile
+    prof.__exit__(None, None, None)
+    return {k.name: k.launches for k in prof.kernels()}
+
+
+def test_cluster_chain_is_one_kernel_launch_per_chunk(client):
+    """On the workers, as in one process: Dask's fused task per chunk runs the whole chain as one
+    launch of one kernel (profiled in each worker)."""
+    xs, ys = _data(9, (8, 50_000)), _data(10, (8, 50_000))
+    x, y = _tw(xs, (1, 50_000)), _tw(ys, (1, 50_000))  # 8 chunks
+    chain = da.cos(x) * y - x / 3 + 2
+    client.run(_profile_start)
+    try:
+        got = chain.compute()
+    finally:
+        launches = client.run(_profile_stop)
+    _check(got, np.cos(xs) * ys - xs / np.float32(3) + 2)
+    names = {name for per_worker in launches.values() for name in per_worker}
+    assert len(names) == 1 and {"cos", "multiply", "true_divide"} <= set(names.pop()[12:-1].split(",")), launches
+    assert sum(n for per_worker in launches.values() for n in per_worker.values()) == 8
+
+
 def _slow_chunk(block):
     time.sleep(0.15)
     return block * 2 + 1

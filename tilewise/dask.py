@@ -27,7 +27,11 @@ import numpy as np
 from dask.array import backends as _backends
 from dask.array import dispatch as _dispatch
 from dask.sizeof import sizeof as _sizeof
-from dask.tokenize import normalize_token as _normalize_token
+
+try:
+    from dask.tokenize import normalize_token as _normalize_token
+except ImportError:  # dask before 2024.2 kept it in dask.base
+    from dask.base import normalize_token as _normalize_token
 
 from . import numpy as tnp
 from .numpy.array import ndarray
