@@ -112,6 +112,20 @@ def test_blockwise_chain_is_one_kernel_per_chunk():
     assert "1 group(s)" in tnp.explain(chunk * chunk + chunk * tnp.sin(chunk) - chunk)
 
 
+def test_array_backend_makes_tilewise_chunks():
+    with dask.config.set({"array.backend": "tilewise"}):
+        made = {"ones": (da.ones((300, 200), chunks=100, dtype=np.float32), np.ones((300, 200), np.float32)),
+                "full": (da.full((10, 10), 3.5, chunks=5), np.full((10, 10), 3.5)),
+                "arange": (da.arange(0, 100_000, 3, chunks=10_000, dtype=np.float32),
+                           np.arange(0, 100_000, 3, dtype=np.float32))}
+        moved = da.from_array(np.arange(10.0), chunks=5).to_backend("tilewise")
+    for name, (d, want) in made.items():
+        assert isinstance(d._meta, tnp.ndarray), name
+        _check(d.compute(scheduler="sync"), want)
+    assert isinstance(moved._meta, tnp.ndarray) and isinstance(moved.compute(scheduler="sync"), tnp.ndarray)
+    assert type(da.ones(10)._meta) is np.ndarray  # NumPy stays Dask's default
+
+
 def test_small_tnp_protocol_additions():
     x, y = tnp.asarray(_data(4)), tnp.asarray(_data(5).T.copy())
     before = tnp.fallbacks().get("matmul", {}).get("calls", 0)

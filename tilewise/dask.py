@@ -108,6 +108,55 @@ def _token(x):
     return ("tilewise.numpy.ndarray", x.device, _normalize_token(np.asarray(x)))
 
 
+def _with_tilewise_meta(attr, *args, meta=None, **kwargs):
+    import dask
+    import dask.array as da
+    meta = tnp.empty(()) if meta is None else meta
+    with dask.config.set({"array.backend": "numpy"}):  # Dask's own function, told the chunk type by meta
+        return getattr(da, attr)(*args, meta=meta, **kwargs)
+
+
+class _Backend(_backends.ArrayBackendEntrypoint):
+    """`dask.config.set({"array.backend": "tilewise"})`: Dask's creation functions (`ones zeros empty
+    full arange`) make tilewise.numpy chunks. Random arrays still come with NumPy chunks (`to_tilewise`
+    converts them)."""
+
+    @classmethod
+    def to_backend(cls, data, **kwargs):
+        return data if isinstance(data._meta, ndarray) else to_tilewise(data, **kwargs)
+
+    @property
+    def RandomState(self):  # noqa: N802 - Dask's name
+        return np.random.RandomState
+
+    @property
+    def default_bit_generator(self):
+        return np.random.PCG64
+
+    @staticmethod
+    def ones(*args, **kwargs):
+        return _with_tilewise_meta("ones", *args, **kwargs)
+
+    @staticmethod
+    def zeros(*args, **kwargs):
+        return _with_tilewise_meta("zeros", *args, **kwargs)
+
+    @staticmethod
+    def empty(*args, **kwargs):
+        return _with_tilewise_meta("empty", *args, **kwargs)
+
+    @staticmethod
+    def full(*args, **kwargs):
+        return _with_tilewise_meta("full", *args, **kwargs)
+
+    @staticmethod
+    def arange(*args, like=None, **kwargs):
+        import dask
+        import dask.array as da
+        with dask.config.set({"array.backend": "numpy"}):
+            return da.arange(*args, like=tnp.empty(()) if like is None else like, **kwargs)
+
+
 _REGISTERED = []
 
 
@@ -127,6 +176,7 @@ def register():
     if _dask_serialize is not None:
         _dask_serialize.register(ndarray)(_serialize)
         _dask_deserialize.register(ndarray)(_deserialize)
+    _backends.array_creation_dispatch.register_backend("tilewise", _Backend())
     _REGISTERED.append(True)
 
 
