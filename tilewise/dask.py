@@ -2,7 +2,9 @@
 
 Importing this module registers tilewise.numpy's array with Dask's per-chunk-type dispatch: joining
 chunks, `tensordot`, creating empty chunks, counting elements, percentiles, `sizeof` (what the
-distributed scheduler counts against a worker's memory) and tokenizing. Chunk operations themselves need
+distributed scheduler counts against a worker's memory), tokenizing, distributed's serialization (a
+GPU chunk lands on the receiving worker's GPU) and a "tilewise" array backend for Dask's creation
+functions (`dask.config.set({"array.backend": "tilewise"})`). Chunk operations themselves need
 nothing here: Dask calls NumPy's functions on the chunks, and the array's `__array_ufunc__` and
 `__array_function__` run them as tilewise.numpy (fused tile kernels where it has them, visible fallbacks
 where not).
