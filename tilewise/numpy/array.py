@@ -94,8 +94,9 @@ class ndarray(core.Deferred):  # noqa: N801 - NumPy's name
     def __array_namespace__(self, api_version=None):
         return NAMESPACE[0]
 
-    def __dlpack__(self, **kwargs):
-        return self._value().__dlpack__(**kwargs)
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        kwargs = {"stream": stream, "max_version": max_version, "dl_device": dl_device, "copy": copy}
+        return self._value().__dlpack__(**{k: v for k, v in kwargs.items() if v is not None})
 
     def __dlpack_device__(self):
         return self._value().__dlpack_device__()

@@ -86,7 +86,12 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
     return core.write(out, r._node, "mean", casting="unsafe") if out is not None else r
 
 
-def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, correction=None, **kwargs):
+    """numpy.var; `correction` is the Array API's name for `ddof`."""
+    if correction is not None:
+        if ddof != 0:
+            raise ValueError("ddof and correction can't be provided simultaneously.")
+        ddof = correction
     if kwargs:
         return fallback.call("var(where=...)", np.var, (a,), {"axis": axis, "dtype": dtype, "out": out,
                                                               "ddof": ddof, "keepdims": keepdims, **kwargs})
@@ -101,8 +106,9 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
     return core.write(out, r._node, "var", casting="unsafe") if out is not None else r
 
 
-def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
-    r = sqrt(var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs))
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, correction=None, **kwargs):
+    """numpy.std; `correction` is the Array API's name for `ddof`."""
+    r = sqrt(var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, correction=correction, **kwargs))
     return core.write(out, r._node, "std", casting="unsafe") if out is not None else r
 
 
@@ -173,14 +179,21 @@ def where(condition, x=None, y=None, /):
     return wrap(Leaf(core.evaluate(node))) if small else wrap(node)
 
 
-def clip(a, a_min=None, a_max=None, out=None, **kwargs):
-    if kwargs or (a_min is None and a_max is None):
-        return fallback.call("clip", np.clip, (a, a_min, a_max), {"out": out, **kwargs})
-    r = a
-    if a_min is not None:
-        r = maximum(r, a_min)
-    if a_max is not None:
-        r = minimum(r, a_max)
+def clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue, max=np._NoValue, **kwargs):  # noqa: A002
+    """numpy.clip: maximum then minimum, fused; `min`/`max` are the Array API's names for the bounds."""
+    if (min is not np._NoValue or max is not np._NoValue) and (a_min is not np._NoValue or a_max is not np._NoValue):
+        raise ValueError("Passing `min` or `max` keyword argument when `a_min` and `a_max` are provided is forbidden.")
+    lo = a_min if a_min is not np._NoValue else min if min is not np._NoValue else None
+    hi = a_max if a_max is not np._NoValue else max if max is not np._NoValue else None
+    if kwargs:
+        return fallback.call("clip", np.clip, (a, lo, hi), {"out": out, **kwargs})
+    r = asarray(a)
+    if lo is None and hi is None:
+        r = r.copy()
+    if lo is not None:
+        r = maximum(r, lo)
+    if hi is not None:
+        r = minimum(r, hi)
     return core.write(out, r._node, "clip") if out is not None else r
 
 

@@ -6,6 +6,8 @@ Views (`reshape`, `transpose`, `moveaxis`, `expand_dims`, `squeeze`, `broadcast_
 with one kernel each, which computes a pending operand fused (core.write)."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
@@ -31,10 +33,11 @@ def _device(nodes):
 
 
 def _view(np_fn):
+    @functools.wraps(np_fn)  # NumPy's signature (inspect.signature follows __wrapped__)
     def fn(a, *args, **kwargs):
         return _ours(a)._view(np_fn, *args, **kwargs)
-    fn.__name__ = fn.__qualname__ = np_fn.__name__
     fn.__doc__ = f"numpy.{np_fn.__name__}: a view of the evaluated array's memory where NumPy gives one."
+    fn.__module__ = __name__
     return fn
 
 
