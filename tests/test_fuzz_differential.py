@@ -208,15 +208,17 @@ def test_random_programs_agree(kernel_dir, prog):
     assert problem is None, problem
 
 
-# A few programs with one long chain each (tw.static_iter, 300 or 1000 steps of one to three ops): the
-# code generators walk and cut such chains without recursion (docs/semantics.md, Limits). 4096-step
-# chains are tests/test_hardening_depth.py's: random ones took minutes to compile on cpu (LLVM's
-# optimiser on long where/cast chains) in CI.
+# A few programs with one long chain each (tw.static_iter, of TILEWISE_FUZZ_CHAIN_DEPTHS steps of one to
+# three ops; 300 and 1000 in CI): the code generators walk and cut such chains without recursion
+# (docs/semantics.md, Limits). CI's 4096-step chains are tests/test_hardening_depth.py's: random ones
+# took minutes to compile on cpu (LLVM's optimiser on long where/cast chains); set
+# TILEWISE_FUZZ_CHAIN_DEPTHS=300,1000,4096 for a longer run.
+CHAIN_DEPTHS = tuple(int(d) for d in os.environ.get("TILEWISE_FUZZ_CHAIN_DEPTHS", "300,1000").split(","))
 @settings(max_examples=int(os.environ.get("TILEWISE_FUZZ_CHAIN_EXAMPLES", 3)), deadline=None, derandomize=True,
           print_blob=True, phases=[Phase.explicit, Phase.reuse, Phase.generate],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
 @given(prog=programs(emulate_percent=50 if EMULATE_PERCENT else 0, skip=SKIP, chain_percent=100,
-                     chain_depths=(300, 1000)))
+                     chain_depths=CHAIN_DEPTHS))
 def test_random_programs_with_long_chains_agree(kernel_dir, prog):
     problem = check_program(kernel_dir, prog)
     assert problem is None, problem
