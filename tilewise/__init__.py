@@ -14,8 +14,8 @@ from .ir.dtypes import (DType, bfloat16, bool_, float4_e2m1fn, float8_e4m3fn, fl
 from .language import (Array, ArrayAnnotation, ByTarget, ConstantAnnotation, ConstBool, ConstFloat, ConstInt, Constant,
                        IndexedWithInt64, ListAnnotation, MemoryOrder, MemoryScope, PaddingMode, RoundingMode, Scalar,
                        ScalarInt64, Slice, Tile, TiledView, cdiv, compiler_timeout, function)
-from .runtime import (CompiledKernel, Device, DeviceArray, Event, Stream, compile, devices, empty, launch, to_device,
-                      to_host)
+from .runtime import (CompiledKernel, Device, DeviceArray, Event, LaunchConfig, ObjectCode, Program, ProgramOptions,
+                      Stream, compile, devices, empty, launch, to_device, to_host)
 
 from .support import __version__
 
@@ -34,6 +34,7 @@ print = _PUBLIC["print"]  # noqa: A001
 __all__ = sorted(set(_PUBLIC) | {
     "TileError", "TileSyntaxError", "TileTypeError", "TileValueError", "TileNameError", "TileLaunchError",
     "TileAssertionError", "TileUnsupportedError", "Kernel", "kernel", "launch", "compile", "CompiledKernel",
+    "Program", "ProgramOptions", "ObjectCode", "LaunchConfig",
     "Constant", "ConstInt", "ConstFloat", "ConstBool", "Array", "Tile", "PaddingMode", "RoundingMode",
     "MemoryOrder", "MemoryScope", "ByTarget", "DType", "bool_", "int8", "int16", "int32", "int64", "uint8",
     "uint16", "uint32", "uint64", "float16", "bfloat16", "float32", "float64", "tfloat32", "float8_e4m3fn",

@@ -162,6 +162,25 @@ class CudaDriver(DeviceDriver):
         _check(self._cu.cuLaunchKernel(loaded.handle, *grid, block, 1, 1, shared, stream.cu,
                                        ctypes.addressof(params), 0), "a kernel launch")
 
+    def load_user(self, code_type, code, symbol):
+        """A cuda.core Kernel of a Program's cubin or PTX (the driver JIT-compiles PTX as it loads)."""
+        core, _ = _core()
+        data = code.encode() if isinstance(code, str) else bytes(code)
+        obj = core.ObjectCode.from_cubin(data) if code_type == "cubin" else core.ObjectCode.from_ptx(data)
+        try:
+            return obj.get_kernel(symbol)
+        except Exception as e:
+            raise TileLaunchError(f"the {code_type} has no kernel '{symbol}' ({e})") from None
+
+    def launch_user(self, kernel, grid, block, shmem, bufs, stream):
+        if shmem > 48 * 1024:  # beyond the default: opt in, as a CUDA program must
+            attr = self._cu.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+            _check(self._cu.cuKernelSetAttribute(attr, shmem, kernel.handle, self._cu.CUdevice(self.ordinal)),
+                   "opting into dynamic shared memory")
+        params = (ctypes.c_void_p * max(len(bufs), 1))(*[b.ctypes.data for b in bufs])
+        _check(self._cu.cuLaunchKernel(kernel.handle, *grid, *block, shmem, stream.cu,
+                                       ctypes.addressof(params) if bufs else 0, 0), "a kernel launch")
+
     def synchronize(self):
         self.device.sync()
 

@@ -11,6 +11,7 @@ import os
 import queue
 import threading
 import time
+import types
 import weakref
 
 import numpy as np
@@ -187,6 +188,20 @@ class EmulatedDriver(DeviceDriver):
 
         def work():  # holds `keep`: the arrays outlive the launch, however soon the caller drops them
             emulator.call(loaded, bufs, grid, emulator_threads(), prints)
+            return keep
+        stream.enqueue(work)
+
+    def launch_user(self, fn, name, dims, bufs, stream, keep=()):
+        """Enqueue a hand-written kernel's launch stub (program_emulated.py): `fn(params, dims)` with one
+        buffer per parameter and dims = grid x y z, block x y z."""
+        from ..backends.cuda import emulator
+        fn.restype, fn.argtypes = ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p]
+        params = (ctypes.c_void_p * max(len(bufs), 1))(*[b.ctypes.data for b in bufs])
+        d = (ctypes.c_uint * 6)(*dims)
+        stub = types.SimpleNamespace(tw_emulate=fn, tw_kernel_name=name)  # what emulator._emulate calls
+
+        def work():  # holds the arguments until the launch has run, as `launch` does
+            emulator._emulate(stub, (params, d), (bufs, keep))
             return keep
         stream.enqueue(work)
 

@@ -114,9 +114,10 @@ def _prelude(fresh=False) -> Path:
         return header
 
 
-def _library(source: str, key: str):
+def _library(source: str, key: str, flags=(), failed=None):
     """(a verified private copy of the shared library for `source`, where it is kept: its cache entry,
-    or that copy where the cache cannot keep it)."""
+    or that copy where the cache cannot keep it). `flags` go after FLAGS (they are part of `key`);
+    `failed(r)` makes the error for source that does not compile (default: a code generator bug)."""
     entry, name = ("shared library", key), f"{key[:32]}.so"
     path = diskcache.get_file(NAMESPACE, entry, name)
     kept = path is not None
@@ -125,8 +126,8 @@ def _library(source: str, key: str):
         with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
             src, out = Path(tmp) / "kernel.cpp", Path(tmp) / "kernel.so"
             src.write_text(source)
-            cmd = lambda: [compiler(), *FLAGS, "-I", str(INCLUDE), "-include", str(_prelude()), "-o", str(out),
-                           str(src)]
+            cmd = lambda: [compiler(), *FLAGS, *flags, "-I", str(INCLUDE), "-include", str(_prelude()), "-o",
+                           str(out), str(src)]
             r = _compile(cmd())
             if r.returncode != 0 and _rejects_header(r) and not _PRELUDE[os.getpid(), _key("pch")][1]:
                 # a verified header that g++ still refuses (another build of the same compiler version):
@@ -135,7 +136,7 @@ def _library(source: str, key: str):
                 _prelude(fresh=True)
                 r = _compile(cmd())
             if r.returncode != 0:
-                raise _failed("generated CUDA C++", r)
+                raise failed(r) if failed else _failed("generated CUDA C++", r)
             os.replace(out, path)
         kept = diskcache.put_file(NAMESPACE, entry, path)
     return path, diskcache.entry_path(NAMESPACE, entry) if kept else path
@@ -151,6 +152,13 @@ def build(source: str) -> Path:
     """Where the shared library for `source` is kept (compiled once per source, headers, flags and
     compiler): its disk-cache entry, or a file of this process's own where the cache cannot keep it."""
     return _library(source, _key(source))[1]
+
+
+def build_user(source: str, flags=(), failed=None) -> Path:
+    """A verified private copy of the shared library for hand-written CUDA C++ (tilewise.runtime's
+    Program): built like generated code, against the same precompiled headers, with the user's `flags`
+    (macros, include paths) and `failed(r)` to report a compile error as the user's, not as a bug."""
+    return _library(source, _key(source, *flags), tuple(flags), failed)[0]
 
 
 def load(source: str):
