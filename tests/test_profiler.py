@@ -115,11 +115,15 @@ def test_nested_scopes_each_see_their_own_launches():
 
 def test_launches_from_several_threads():
     a = np.ones(256, np.float32)
+    # All four stay alive until each has launched: a finished thread's ident may be given to the next one.
+    together = threading.Barrier(4)
 
     def work():
         c = np.empty_like(a)
+        together.wait()
         for _ in range(5):
             tw.launch(None, (2,), vadd, (a, a, c, 128))
+        together.wait()
 
     with profiler.profile() as prof:
         threads = [threading.Thread(target=work) for _ in range(4)]
