@@ -441,25 +441,8 @@ def _reduce_pio2(m, x):
 _PH_MIN, _PH_STEP, _PH_ROWS = 30, 16, 63  # rows up to exponent 30 + 16 * 63 - 1 > 1024 (inf, NaN)
 
 
-def _two_over_pi(nbits):
-    """floor(2/pi * 2**nbits), from Machin's formula in integers with 64 guard bits."""
-    g = nbits + 64
-    one = 1 << g
-
-    def arccot(n):  # atan(1/n) 2**g
-        total = term = one // n
-        k, sign = 3, -1
-        while term:
-            term //= n * n
-            total += sign * (term // k)
-            k, sign = k + 2, -sign
-        return total
-    pi = 4 * (4 * arccot(5) - arccot(239))
-    return (2 << (g + nbits)) // pi
-
-
 def _ph_table():
-    bits, k = 1216, _two_over_pi(1216)
+    bits, k = 1216, _mathlib_f32.two_over_pi(1216)
     out = []
     for row in range(_PH_ROWS):
         e = _PH_MIN + _PH_STEP * row

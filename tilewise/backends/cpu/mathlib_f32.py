@@ -26,12 +26,29 @@ SIN_F32 = (-0.1666666716337204, 0.008333329111337662, -0.00019839333253912628, 2
 COS_F32 = (0.0416666679084301, -0.0013888883404433727, 2.479944123479072e-05, -2.7204154662285873e-07)
 
 
+def two_over_pi(nbits):
+    """floor(2/pi * 2**nbits), from Machin's formula in integers with 64 guard bits (both argument
+    reductions, this module's and mathlib.py's Payne-Hanek, read their bits of 2/pi from it)."""
+    g = nbits + 64
+    one = 1 << g
+
+    def arccot(n):  # atan(1/n) 2**g
+        total = term = one // n
+        k, sign = 3, -1
+        while term:
+            term //= n * n
+            total += sign * (term // k)
+            k, sign = k + 2, -sign
+        return total
+    pi = 4 * (4 * arccot(5) - arccot(239))
+    return (2 << (g + nbits)) // pi
+
+
 def _inv_pio4_table():
     """Entry j + 1 = floor(2/pi 2**(8j + 8)) mod 2**32 for j in [-1, 23] (entry 0 is the leading zeros
     that exponents 120..127 reach), as unsigned bit patterns stored in i32."""
-    from .mathlib import _two_over_pi
     bits = 8 * 24 + 8
-    k = _two_over_pi(bits)
+    k = two_over_pi(bits)
     out = [0]
     for j in range(24):
         v = (k >> (bits - (8 * j + 8))) & 0xFFFFFFFF
