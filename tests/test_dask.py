@@ -332,3 +332,16 @@ def test_one_worker_per_device_keeps_chunks_there():
     finally:
         client.close()
         cluster.close()
+
+
+def test_dask_arrays_take_precedence_over_tilewise_arrays():
+    """Mixed with a Dask array, ours defers (NEP 13/18, register_chunk_type): the result is a Dask array
+    with tilewise chunks, computed lazily, not our array made by computing the Dask array."""
+    values = np.arange(8.0)
+    x = tnp.asarray(values)
+    d = da.from_array(tnp.asarray(np.full(8, 2.0)), chunks=4)
+    for r, want in ((x + d, values + 2), (np.add(x, d), values + 2), (np.multiply(d, x), values * 2)):
+        assert isinstance(r, da.Array) and isinstance(r._meta, tnp.ndarray)
+        got = r.compute(scheduler="synchronous")
+        assert isinstance(got, tnp.ndarray)
+        np.testing.assert_array_equal(np.asarray(got), want)

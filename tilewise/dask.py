@@ -27,6 +27,7 @@ import os
 
 import numpy as np
 from dask.array import backends as _backends
+from dask.array import chunk_types as _chunk_types
 from dask.array import dispatch as _dispatch
 from dask.sizeof import sizeof as _sizeof
 
@@ -166,6 +167,7 @@ def register():
     """Register tilewise.numpy's array with Dask's dispatch (done on import; safe to call again)."""
     if _REGISTERED:
         return
+    _chunk_types.register_chunk_type(ndarray)  # Dask arrays take precedence over ours in mixed operations
     _dispatch.concatenate_lookup.register(ndarray, tnp.concatenate)
     _dispatch.tensordot_lookup.register(ndarray, _tensordot)
     _dispatch.empty_lookup.register(ndarray, tnp.empty)

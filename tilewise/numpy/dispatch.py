@@ -3,14 +3,27 @@ here and run natively where tilewise.numpy has the function, else as a visible f
 result is a tilewise.numpy array."""
 from __future__ import annotations
 
-from . import core, fallback, functions
-from .array import PROTOCOLS, wrap
+import numpy as np
+
+from . import core, fallback, functions, storage
+from .array import PROTOCOLS, ndarray, wrap
 
 _REDUCE_METHODS = {"add": "sum", "multiply": "prod", "maximum": "max", "minimum": "min",
                    "logical_or": "any", "logical_and": "all"}
 
 
+def _foreign_container(x):
+    """An operand that has NumPy's protocols of its own and is not an array we take in (a Dask array, an
+    xarray object...): NEP 13 and 18 say to return NotImplemented so that its own protocol runs."""
+    if isinstance(x, (list, tuple)):
+        return any(_foreign_container(v) for v in x)
+    return hasattr(x, "__array_function__") and not isinstance(x, (np.ndarray, np.generic, ndarray)) \
+        and not storage.on_device(x)
+
+
 def array_ufunc(ufunc, method, inputs, kwargs):
+    if any(_foreign_container(x) for x in inputs) or _foreign_container(kwargs.get("out", ())):
+        return NotImplemented
     name = ufunc.__name__
     if method == "__call__" and name in functions.UFUNC_FUNCTIONS and set(kwargs) <= {"out", "dtype"}:
         return functions.UFUNC_FUNCTIONS[name](*inputs, **kwargs)
@@ -29,6 +42,8 @@ def array_ufunc(ufunc, method, inputs, kwargs):
 
 
 def array_function(func, args, kwargs):
+    if _foreign_container(list(args)) or _foreign_container(list(kwargs.values())):
+        return NotImplemented
     name = func.__name__
     module = func.__module__ or "numpy"
     if module in ("numpy", "numpy._core.multiarray", "numpy._core.fromnumeric", "numpy._core.numeric") \
