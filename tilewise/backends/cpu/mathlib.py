@@ -521,19 +521,6 @@ def _reduce_big(m, x):
                                              m.fma(fh, _PIO2[1], m.mul(fl, _PIO2[0])))))
 
 
-def _sincos_r(m, rh, rl):
-    """sin and cos of rh + rl, each as an unrounded pair (head, tail): the leading term exact and the
-    rest, rl's share included, in the tail, so sin, cos and their quotient round (almost) once."""
-    z = m.mul(rh, rh)
-    ze = m.fma(rh, rh, m.b.fneg(z))
-    st = m.fma(m.mul(rh, z), m.poly(z, SIN_F64), m.mul(rl, m.fma(z, -0.5, 1.0)))
-    hz = m.mul(z, 0.5)
-    w = m.sub(1.0, hz)  # cos = w + ((1 - w) - hz) - ze/2 + z^2 P(z) - rh rl
-    rest = m.fma(m.mul(z, z), m.poly(z, COS_F64), m.fma(ze, -0.5, m.b.fneg(m.mul(rh, rl))))
-    ct = m.add(m.sub(m.sub(1.0, w), hz), rest)
-    return (rh, st), (w, ct)
-
-
 def _dw_div(m, x, y):
     """(xh + xl) / (yh + yl) with one correction step: about half an ulp plus the inputs' errors."""
     (xh, xl), (yh, yl) = x, y
@@ -547,7 +534,7 @@ def _trig(which):
     def build(m, x):
         b = m.b
         q, rh, rl = _reduce_pio2(m, x)
-        s, c = _sincos_r(m, rh, rl)
+        s, c = _mathlib_f32.sincos_r(m, rh, rl, SIN_F64, COS_F64)
         if which == "cos":
             q = b.add(q, m.i(1))  # cos x = sin(x + pi/2)
         odd = b.trunc(q, ir.IntType(1))

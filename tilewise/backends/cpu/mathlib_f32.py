@@ -99,14 +99,16 @@ def _reduce(m, ax):
     return b.trunc(n, I32), rh, rl
 
 
-def _sincos_r(m, rh, rl):
-    """sin and cos of rh + rl (|rh| <= pi/4), each as (head, tail) with the head exact."""
+def sincos_r(m, rh, rl, sin_poly=SIN_F32, cos_poly=COS_F32):
+    """sin and cos of rh + rl (|rh| <= pi/4), each as an unrounded pair (head, tail): the leading term
+    exact and the rest, rl's share included, in the tail, so sin, cos and their quotient round (almost)
+    once. The float64 code (mathlib.py) calls it with its own polynomials."""
     z = m.mul(rh, rh)
     ze = m.fma(rh, rh, m.b.fneg(z))
-    st = m.fma(m.mul(rh, z), m.poly(z, SIN_F32), m.mul(rl, m.fma(z, -0.5, 1.0)))
+    st = m.fma(m.mul(rh, z), m.poly(z, sin_poly), m.mul(rl, m.fma(z, -0.5, 1.0)))
     hz = m.mul(z, 0.5)
     w = m.sub(1.0, hz)  # cos = w + ((1 - w) - hz) - ze/2 + z^2 P(z) - rh rl
-    rest = m.fma(m.mul(z, z), m.poly(z, COS_F32), m.fma(ze, -0.5, m.b.fneg(m.mul(rh, rl))))
+    rest = m.fma(m.mul(z, z), m.poly(z, cos_poly), m.fma(ze, -0.5, m.b.fneg(m.mul(rh, rl))))
     ct = m.add(m.sub(m.sub(1.0, w), hz), rest)
     return (rh, st), (w, ct)
 
@@ -119,7 +121,7 @@ def trig(which):
         small = m.lt(ax, math.pi / 4)
         q = b.select(small, m.i(0), q)
         rh, rl = m.sel(small, ax, rh), m.sel(small, 0.0, rl)
-        s, c = _sincos_r(m, rh, rl)
+        s, c = sincos_r(m, rh, rl)
         if which == "cos":
             q = b.add(q, m.i(1))  # cos x = sin(|x| + pi/2)
         odd = b.trunc(q, ir.IntType(1))
