@@ -443,3 +443,16 @@ def test_matmul_routes_to_tilewise_math(rng, shapes):
         warnings.simplefilter("ignore", tnp.FallbackWarning)  # warned once per line: counted below
         check(tnp.asarray(np.ones((2, 3), np.int64)) @ tnp.asarray(np.ones((3, 2), np.int64)), np.full((2, 2), 3))
     assert tnp.fallbacks()["matmul"]["calls"] == before + 1  # integer matmul: not a tilewise.math kernel yet
+
+
+def test_reductions_read_by_one_group_keep_their_own_values(monkeypatch, rng):
+    """A group that reads several reductions' results: each temporary result is held while the group's
+    kernel is built, so no id is reused for another (which once read one reduction's values for the
+    other's, now and then)."""
+    monkeypatch.setattr(expr, "SMALL", 0)
+    for _ in range(30):
+        m = random_array(rng, (37, 45), np.float64)
+        t = tnp.asarray(m)
+        got = t - t.mean(axis=1, keepdims=True) + t.max(axis=1, keepdims=True) * t.min(axis=0) - t.sum(axis=0)
+        want = m - m.mean(axis=1, keepdims=True) + m.max(axis=1, keepdims=True) * m.min(axis=0) - m.sum(axis=0)
+        check(got, want)

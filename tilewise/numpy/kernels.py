@@ -87,11 +87,15 @@ class Program:
         self.value = names[id(root)]
 
     def _array(self, leaf, shape):
-        seen = self.__dict__.setdefault("_seen", {})  # one parameter per array object, however many leaves
+        # One parameter per array object, however many leaves hold it. The entry keeps the array itself:
+        # keyed by id alone, a temporary (a reduction's result) freed here could hand its id to the next
+        # one, which then read the first one's values (seen as rare wrong answers in full test runs).
+        seen = self.__dict__.setdefault("_seen", {})
         if id(leaf.array) in seen:
-            return seen[id(leaf.array)]
+            return seen[id(leaf.array)][1]
         self.arrays.append(storage.broadcast(leaf.array, shape))
-        name = seen[id(leaf.array)] = f"t{len(self.arrays) - 1}"
+        name = f"t{len(self.arrays) - 1}"
+        seen[id(leaf.array)] = (leaf.array, name)
         self.dtypes[name] = leaf.dtype
         return name
 
