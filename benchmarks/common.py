@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import time
 
@@ -50,13 +49,8 @@ def sweep(name, values, launcher, prepare, check, repeat):
 
 def machine():
     """CPU model and core count, for quoting a figure with where it was measured."""
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores"
+    from tilewise.profiler.peaks import cpu_model
+    return f"{cpu_model()}, {os.cpu_count()} cores"
 
 
 def use_backend(name="cpu"):

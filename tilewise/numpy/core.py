@@ -12,9 +12,9 @@ import weakref
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
-from . import expr, storage, ufuncs
+from . import expr, storage
 from .evaluate import evaluate
-from .expr import Leaf, Map, Node, Reduce, Scalar
+from .expr import Leaf, Map, Reduce, Scalar
 
 _PENDING = {}  # id -> weak reference of each array whose value is pending (evaluated before a write)
 _COMPARISONS = frozenset(("equal", "not_equal", "less", "less_equal", "greater", "greater_equal"))
@@ -215,4 +215,4 @@ def count(shape, axis):
     return math.prod(shape[k] for k in axes)
 
 
-__all__ = ["Deferred", "Node", "apply_ufunc", "reduce", "write", "before_write", "as_node", "ufuncs"]
+__all__ = ["Deferred", "apply_ufunc", "reduce", "write", "before_write", "as_node", "count"]

@@ -4,8 +4,6 @@ emulated GPU). Views are new (pointer, shape, strides) over the same memory; not
 except `to_host`, `to_device` and `copy`, which say so."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -136,7 +134,3 @@ def to_device(a, device):
     if isinstance(a, DeviceArray) and a.device is device:
         return a
     return device_arrays.to_device(np.ascontiguousarray(to_host(a)), device)
-
-
-def size(a):
-    return math.prod(a.shape)

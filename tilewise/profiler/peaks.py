@@ -64,14 +64,19 @@ def measure() -> dict:
     return {"gbps": gbps, "gflops": gflops}
 
 
-def _machine_key():
+def cpu_model():
+    """The CPU's model name (/proc/cpuinfo's, else what `platform` says): the benchmarks quote it too."""
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), model)
     except OSError:
         pass
-    parts = (NAMESPACE, VERSION, __version__, backends.host_backend_name(), model, os.cpu_count(),
+    return model
+
+
+def _machine_key():
+    parts = (NAMESPACE, VERSION, __version__, backends.host_backend_name(), cpu_model(), os.cpu_count(),
              os.environ.get("TILEWISE_NUM_THREADS"))
     return tuple(str(p) for p in parts)
 
